@@ -12,13 +12,12 @@ expected = ('version description keywords author author_email lib_name user bran
 missing = [o for o in expected if o not in cfg]
 assert not missing, f'settings.ini is missing: {missing}'
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License'),
-            'mit': ('MIT License', 'OSI Approved :: MIT License')}
+licenses = {'apache2': 'Apache-2.0', 'mit': 'MIT'}  # SPDX expressions
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable',
             '6 - Mature', '7 - Inactive']
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
-lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
+lic = licenses.get(cfg['license'].lower(), cfg['license'])
 min_python = cfg['min_python']
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
@@ -26,12 +25,11 @@ console_scripts = [o.strip() for o in cfg.get('console_scripts', '').splitlines(
 
 setuptools.setup(
     name=cfg['lib_name'],
-    license=lic[0],
+    license=lic,
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
                  'Intended Audience :: ' + cfg['audience'].title(),
                  'Natural Language :: ' + cfg['language'].title()]
-                + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]]
-                + (['License :: ' + lic[1]] if lic[1] else []),
+                + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['xnn', 'xnn.*']),
     include_package_data=True,
