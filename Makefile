@@ -27,9 +27,12 @@ test: install
 	@bash tools/run_tests.sh
 
 demo: install
-	$(BIN)/xnn_synth $(DEMO)/synth --patients 150 --size 256 --seed 0 --force
+	$(BIN)/xnn_synth $(DEMO)/synth --patients 400 --size 256 --seed 0 --force
 	$(BIN)/xnn_wrangle $(DEMO)/synth/chest_xray $(DEMO)/data --force
-	@echo "Data set ready: $(DEMO)/data/annotations.csv (audit: $(DEMO)/data/audit.json)"
+	$(BIN)/xnn_train -cn demo data.dir=$(DEMO)/data paths.models=$(DEMO)/models paths.logs=$(DEMO)/logs \
+	  mlflow.tracking_uri=sqlite:///$(DEMO)/logs/mlruns/mlflow.db mlflow.artifact_location=$(DEMO)/logs/mlruns/artifacts
+	@echo "Data: $(DEMO)/data (audit: $(DEMO)/data/audit.json); model: $(DEMO)/models/demo.ckpt; metrics: $(DEMO)/models/demo.metrics.json"
+	@echo "MLflow UI: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(DEMO)/logs/mlruns/mlflow.db --host 127.0.0.1 --port 5000 --workers 1"
 
 export: install
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean

@@ -1,7 +1,7 @@
 """Execute notebooks in place so the docs and README show real outputs, then drop machine-specific noise.
 
 Usage: python tools/execute_nbs.py [nbs/NAME.ipynb ...]   (default: every notebook in nbs/)
-Outputs that mention temporary folders, stderr streams and widget-state blobs are removed, so that a
+Outputs that mention temporary folders, progress bars, stderr streams and widget-state blobs are removed, so that a
 re-run on another machine changes only what really changed. Run `nbdev_clean` afterwards.
 """
 import os, re, sys
@@ -10,7 +10,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-NOISE = re.compile(r'/tmp/|/var/folders/|\\AppData\\|' + re.escape(str(ROOT)))
+NOISE = re.compile(r'/tmp/|/var/folders/|\\AppData\\|\d+/\d+ \[\d\d:\d\d|' + re.escape(str(ROOT)))  # temp paths, progress bars
 
 def _text(o):
     if o.get('output_type') == 'stream': return o.get('text', '')
