@@ -1,0 +1,52 @@
+"`xnn_explain` as a user runs it: a real process over a split, then its outputs; bad input gives one line."
+import json, os, subprocess
+import pandas as pd
+import pytest
+from conftest import script
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    from xnn.data.loaders import Preprocess
+    from xnn.data.synthetic import SynthConfig, synthesize
+    from xnn.data.wrangle import wrangle
+    from xnn.models import create_model
+    from xnn.train import save_classifier
+    d = tmp_path_factory.mktemp('explain')
+    synthesize(d / 'synth', SynthConfig(patients=24, size=64, seed=8, difficulty=0., marker_prob=1.))
+    wrangle(d / 'synth/chest_xray', d / 'data', seed=0, verbose=False)
+    save_classifier(create_model('tiny_convnextv2', preprocess=Preprocess(64)), d / 'm.ckpt')
+    return d
+
+def run(d, *args):
+    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONWARNINGS='ignore')
+    return subprocess.run([script('xnn_explain'), *map(str, args)], cwd=d, capture_output=True, text=True, timeout=600, env=env)
+
+def test_explain_split_writes_everything(trained):
+    r = run(trained, '--ckpt', 'm.ckpt', '--data', 'data', '--out', 'expl', '--methods', 'integrated_gradients,gradcam,lime',
+            '--split', 'train', '--limit', '6', '--batch-size', '3', '--steps', '8', '--sanity-images', '2', '--target', 'pneumonia - normal')
+    assert r.returncode == 0, r.stderr[-3000:]
+    df = pd.read_csv(trained / 'expl/metrics.csv')
+    assert {'path', 'label', 'predicted', 'method', 'pointing_game', 'relevance_mass', 'deletion_auc', 'insertion_auc'} <= set(df.columns)
+    assert len(df) == 18 and set(df.method) == {'integrated_gradients', 'gradcam', 'lime'}
+    assert df.deletion_auc.between(0, 1).all() and df.insertion_auc.between(0, 1).all()
+    assert df[df.label == 'normal'].pointing_game.isna().all()
+    assert df.loc[df.method == 'integrated_gradients', 'ig_delta'].notna().all()
+    sanity = json.loads((trained / 'expl/sanity.json').read_text())
+    assert set(sanity['model_randomisation']) == {'integrated_gradients', 'gradcam', 'lime'}
+    assert all(v['verdict'] in ('passes', 'fails') for v in sanity['model_randomisation'].values())
+    assert len(list((trained / 'expl/overlays').glob('*.png'))) == 18 and len(list((trained / 'expl/maps').glob('*.npz'))) == 18
+    card = next((trained / 'expl/cards').glob('*.html')).read_text()
+    assert 'sha256' in card and 'integrated_gradients' in card and 'randomisation' in card
+    assert 'integrated_gradients' in r.stdout                 # the methods × metrics summary
+
+@pytest.mark.parametrize('args,message', [
+    (['--methods', 'gradcam,telepathy'], "unknown attribution method 'telepathy'"),
+    (['--target', 'covid'], "unknown class 'covid'"),
+])
+def test_bad_input_is_one_line(trained, args, message):
+    r = run(trained, '--ckpt', 'm.ckpt', '--data', 'data', '--out', 'bad', '--limit', '2', *args)
+    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+
+def test_missing_checkpoint(trained):
+    r = run(trained, '--ckpt', 'nope.ckpt', '--data', 'data', '--out', 'bad')
+    assert r.returncode == 2 and 'checkpoint nope.ckpt not found' in r.stderr
