@@ -8,7 +8,7 @@ DEMO ?= demo
 export FIFTYONE_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test demo export clean-nbs readme docs bench clean distclean lint
+.PHONY: install test demo export nbs readme docs bench clean distclean lint
 
 install: $(STAMP)
 
@@ -40,11 +40,19 @@ export: install
 readme: install
 	$(BIN)/python tools/make_readme.py
 
+# Re-execute notebooks so the docs show fresh outputs, then clean, export and regenerate README (in that order:
+# execution can renumber cell ids, which the exported modules quote).
+nbs: install
+	$(BIN)/python tools/execute_nbs.py $(NB)
+	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && $(BIN)/python tools/make_readme.py
+
 docs: install
 	$(BIN)/nbdev_docs   # needs Quarto (https://quarto.org)
 
 bench: install
 	$(BIN)/python benchmarks/bench_loading.py
+	$(BIN)/python benchmarks/bench_feature_cache.py
+	$(BIN)/python benchmarks/bench_explain.py
 
 lint: install
 	$(BIN)/ruff check xnn tests benchmarks tools
