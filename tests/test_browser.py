@@ -1,0 +1,101 @@
+"""The attribution browser in a real browser: Voila serves a notebook with it on 127.0.0.1, Playwright drives Debian's
+Chromium — images render, "next" changes the film. Screenshots go to test-artifacts/ (README uses them)."""
+import os, shutil, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import nbformat, pytest
+
+ART = Path(__file__).resolve().parents[1] / 'test-artifacts'
+CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
+ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run',
+        '--disable-component-update', '--disable-sync']
+
+def free_port()->int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def wait_http(url, proc, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None: raise AssertionError(f'server exited: {proc.stdout.read()[-3000:]}')
+        try: return urllib.request.urlopen(url, timeout=5).status
+        except OSError: time.sleep(1)
+    raise AssertionError(f'{url} did not answer within {seconds} s')
+
+def stop(proc):
+    os.killpg(proc.pid, signal.SIGTERM)
+    try: proc.wait(20)
+    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL)
+
+@pytest.fixture(scope='module')
+def browser():
+    if not Path(CHROMIUM).exists(): pytest.fail('Chromium is missing: apt-get install chromium (make install-browser, .ci/run do it)')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+    from xnn.data.loaders import Preprocess
+    from xnn.data.synthetic import SynthConfig, synthesize
+    from xnn.data.wrangle import wrangle
+    from xnn.models import create_model
+    from xnn.report import explain_split
+    from xnn.train import save_classifier
+    d = tmp_path_factory.mktemp('browse')
+    synthesize(d / 'synth', SynthConfig(patients=16, size=96, seed=2, difficulty=0.))
+    wrangle(d / 'synth/chest_xray', d / 'data', seed=0, verbose=False)
+    ck = save_classifier(create_model('small_cnn', preprocess=Preprocess(64)), d / 'm.ckpt')
+    explain_split(ck, d / 'data', d / 'expl', 'train', ('integrated_gradients', 'gradcam', 'occlusion'), limit=6, batch_size=6, steps=4,
+                  sanity_images=2, progress=False)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from xnn.dashboard import AttributionBrowser\nAttributionBrowser('expl', 'data', export_dir='exports')")])
+    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3', language='python')
+    nbformat.write(nb, d / 'dashboard.ipynb')
+    return d
+
+def test_dashboard_in_voila(run_dir, browser):
+    port = free_port()
+    env = dict(os.environ, PATH=f'{Path(sys.executable).parent}:{os.environ["PATH"]}', MPLBACKEND='Agg')
+    proc = subprocess.Popen([sys.executable, '-m', 'voila', 'dashboard.ipynb', '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1'],
+                            cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_http(f'http://127.0.0.1:{port}/', proc)
+        page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+        page.goto(f'http://127.0.0.1:{port}/', timeout=120_000)
+        page.wait_for_function("() => [...document.querySelectorAll('.widget-image')].filter(i => i.naturalWidth > 0).length >= 3", timeout=120_000)
+        srcs = lambda: page.eval_on_selector_all('.widget-image', 'els => els.map(e => e.src)')
+        before, label = srcs(), page.inner_text('.xnn-badges')
+        page.get_by_role('button', name='next ▶').click()
+        page.wait_for_function("(b) => document.querySelector('.xnn-badges').innerText !== b", arg=label, timeout=60_000)
+        after = srcs()
+        assert after != before and len(after) == len(before)
+        ART.mkdir(exist_ok=True); page.screenshot(path=str(ART / 'dashboard.png'), full_page=True)
+        page.get_by_role('button', name='export PNG').click()
+        deadline = time.time() + 30
+        while time.time() < deadline and not list((run_dir / 'exports').glob('*.png')): time.sleep(0.5)
+        assert list((run_dir / 'exports').glob('*.png'))
+    finally: stop(proc)
+
+def test_fiftyone_app_screenshot(run_dir, browser):
+    "The FiftyOne App with the data set, predictions and heat maps, rendered in Chromium"
+    import fiftyone as fo
+    from xnn.fiftyone import add_explanations, add_predictions, build_dataset, save_views
+    name, port = f'xnn-test-{os.getpid()}-shot', free_port()
+    ds = build_dataset(run_dir / 'data', name, persistent=True)
+    add_predictions(ds, run_dir / 'm.ckpt'); add_explanations(ds, run_dir / 'expl'); save_views(ds)
+    script = Path(sys.executable).parent / 'xnn_fiftyone'
+    proc = subprocess.Popen([str(script), '--data', str(run_dir / 'data'), '--name', name, '--port', str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_http(f'http://127.0.0.1:{port}/', proc, 180)
+        page = browser.new_page(viewport={'width': 1400, 'height': 900})
+        page.goto(f'http://127.0.0.1:{port}/datasets/{name}', timeout=120_000)
+        page.wait_for_timeout(12_000)
+        assert 'fiftyone' in page.content().lower()
+        try: page.get_by_text('Dismiss', exact=True).click(timeout=3_000)   # the App's product pop-up
+        except Exception: pass
+        ART.mkdir(exist_ok=True); page.screenshot(path=str(ART / 'fiftyone_app.png'))
+    finally:
+        stop(proc)
+        if fo.dataset_exists(name): fo.delete_dataset(name)
