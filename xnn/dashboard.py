@@ -165,6 +165,13 @@ class AttributionBrowser:
         self.last_export = export_png(self.state, self.export_dir / f'{_stem(self.state.current)}.view.png')
         return self.last_export
 
+    @classmethod
+    def from_model(cls, ckpt, data, out, split:str='test', methods=('integrated_gradients', 'gradcam', 'occlusion'), limit:int=24, **kw):
+        "Explain `limit` films of `split` with `ckpt` now (into `out`), then browse them"
+        from xnn.report import explain_split
+        explain_split(ckpt, data, out, split, methods, limit, progress=False)
+        return cls(out, data, **kw)
+
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
