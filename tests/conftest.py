@@ -1,5 +1,5 @@
 "Shared fixtures: a small synthetic data set made once per test session, and the venv's console scripts."
-import os, shutil, sys
+import os, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -32,3 +32,32 @@ def tree_hashes(root:Path)->dict:
     return out
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
+
+def free_port()->int:
+    "A free TCP port on the loopback interface"
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def wait_http(url:str, proc, seconds:float=120):
+    "Poll `url` until it answers; fail with the server's output if `proc` dies or time runs out"
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None: raise AssertionError(f'server exited: {proc.stdout.read()[-3000:]}')
+        try: return urllib.request.urlopen(url, timeout=5).read().decode(errors='replace')
+        except OSError: time.sleep(1)
+    raise AssertionError(f'{url} did not answer within {seconds} s')
+
+def stop(proc):
+    "Terminate a server started with start_new_session=True, and everything it started"
+    os.killpg(proc.pid, signal.SIGTERM)
+    try: proc.wait(20)
+    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL)
+
+def wait_port(port:int, proc, seconds:float=120):
+    "Wait until something listens on 127.0.0.1:`port` (for servers whose pages are expensive to render)"
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None: raise AssertionError(f'server exited: {proc.stdout.read()[-3000:]}')
+        with socket.socket() as s:
+            if s.connect_ex(('127.0.0.1', port)) == 0: return
+        time.sleep(0.5)
+    raise AssertionError(f'nothing listens on port {port} after {seconds} s')

@@ -1,29 +1,14 @@
 """The attribution browser in a real browser: Voila serves a notebook with it on 127.0.0.1, Playwright drives Debian's
 Chromium — images render, "next" changes the film. Screenshots go to test-artifacts/ (README uses them)."""
-import os, shutil, signal, socket, subprocess, sys, time, urllib.request
+import os, shutil, subprocess, sys, time
 from pathlib import Path
 import nbformat, pytest
+from conftest import free_port, stop, wait_http, wait_port
 
 ART = Path(__file__).resolve().parents[1] / 'test-artifacts'
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run',
         '--disable-component-update', '--disable-sync']
-
-def free_port()->int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-def wait_http(url, proc, seconds=120):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None: raise AssertionError(f'server exited: {proc.stdout.read()[-3000:]}')
-        try: return urllib.request.urlopen(url, timeout=5).status
-        except OSError: time.sleep(1)
-    raise AssertionError(f'{url} did not answer within {seconds} s')
-
-def stop(proc):
-    os.killpg(proc.pid, signal.SIGTERM)
-    try: proc.wait(20)
-    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL)
 
 @pytest.fixture(scope='module')
 def browser():
@@ -60,9 +45,9 @@ def test_dashboard_in_voila(run_dir, browser):
     proc = subprocess.Popen([sys.executable, '-m', 'voila', 'dashboard.ipynb', '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1'],
                             cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_http(f'http://127.0.0.1:{port}/', proc)
+        wait_port(port, proc)            # Voila renders the page by running the notebook: one request, with a long timeout
         page = browser.new_page(viewport={'width': 1400, 'height': 1000})
-        page.goto(f'http://127.0.0.1:{port}/', timeout=120_000)
+        page.goto(f'http://127.0.0.1:{port}/', timeout=240_000)
         page.wait_for_function("() => [...document.querySelectorAll('.widget-image')].filter(i => i.naturalWidth > 0).length >= 3", timeout=120_000)
         srcs = lambda: page.eval_on_selector_all('.widget-image', 'els => els.map(e => e.src)')
         before, label = srcs(), page.inner_text('.xnn-badges')

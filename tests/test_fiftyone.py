@@ -1,13 +1,10 @@
 """FiftyOne on its own MongoDB: a dataset from the synthetic data, predictions, heat maps, saved views, and the App
 served by `xnn_fiftyone` on a free loopback port. Every dataset made here is deleted afterwards."""
-import os, signal, socket, subprocess, time, urllib.request
+import os, subprocess
 import pytest
-from conftest import script
+from conftest import free_port, script, stop, wait_http
 
 os.environ.setdefault('FIFTYONE_DO_NOT_TRACK', 'true')
-
-def free_port()->int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
@@ -58,15 +55,7 @@ def test_app_serves_on_loopback(setup):
     p = subprocess.Popen([script('xnn_fiftyone'), '--data', str(d / 'data'), '--name', name, '--port', str(port)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        page, deadline = None, time.time() + 180
-        while time.time() < deadline and page is None:
-            if p.poll() is not None: raise AssertionError(f'xnn_fiftyone exited: {p.stdout.read()[-3000:]}')
-            try: page = urllib.request.urlopen(f'http://127.0.0.1:{port}/', timeout=5).read().decode()
-            except OSError: time.sleep(1)
-        assert page is not None, 'the App did not answer within 180 s'
+        page = wait_http(f'http://127.0.0.1:{port}/', p, 180)
         assert '<html' in page.lower() and 'fiftyone' in page.lower()
         assert fo.dataset_exists(name) and len(fo.load_dataset(name)) == len(ann)
-    finally:
-        os.killpg(p.pid, signal.SIGTERM)
-        try: p.wait(20)
-        except subprocess.TimeoutExpired: os.killpg(p.pid, signal.SIGKILL)
+    finally: stop(p)

@@ -11,6 +11,7 @@ from PIL import Image
 from .core import load_xray
 from .data.wrangle import read_annotations
 from .explain import overlay
+from .report import film_stem, map_file
 
 # %% auto #0
 __all__ = ['MODES', 'BrowserState', 'render', 'badges', 'export_png', 'AttributionBrowser']
@@ -66,8 +67,6 @@ class BrowserState:
     def prev(self): self.index -= 1; return self.current
 
 # %% ../nbs/13_dashboard.ipynb #a3700e39
-def _stem(path:str)->str: return Path(path).with_suffix('').as_posix().replace('/', '__')
-
 def _square_film(state, path, size:int)->np.ndarray:
     "The film letterboxed to the maps' square size, as they were computed"
     from xnn.data.loaders import Preprocess, build_transforms
@@ -80,7 +79,7 @@ def render(state:BrowserState)->dict:
     "method → PIL overlay of the current film (plus 'film')"
     p = state.current
     if p is None: return {}
-    maps = {m: np.load(state.expl / 'maps' / f'{_stem(p)}.{m}.npz')['attribution'].astype(np.float32) for m in state.methods}
+    maps = {m: np.load(map_file(state.expl, p, m))['attribution'].astype(np.float32) for m in state.methods}
     film = _square_film(state, p, next(iter(maps.values())).shape[0]) if maps else load_xray(state.data / p)
     out = {'film': Image.fromarray((film * 255 + 0.5).astype(np.uint8)).convert('RGB')}
     out.update({m: overlay(film, a, state.mode) for m, a in maps.items()})
@@ -162,7 +161,7 @@ class AttributionBrowser:
 
     def export(self)->Path:
         self.export_dir.mkdir(parents=True, exist_ok=True)
-        self.last_export = export_png(self.state, self.export_dir / f'{_stem(self.state.current)}.view.png')
+        self.last_export = export_png(self.state, self.export_dir / f'{film_stem(self.state.current)}.view.png')
         return self.last_export
 
     @classmethod

@@ -104,6 +104,7 @@ def add_explanations(ds, expl_dir, fit:str=None):
     "Attach the maps and trust metrics of an `xnn_explain` run to `ds`"
     fo = _fo()
     from xnn.explain import _norm_map
+    from xnn.report import map_file
     expl_dir, data = Path(expl_dir), Path(ds.info['xnn_data'])
     m = pd.read_csv(expl_dir / 'metrics.csv')
     sanity = json.loads((expl_dir / 'sanity.json').read_text()) if (expl_dir / 'sanity.json').exists() else {}
@@ -120,7 +121,7 @@ def add_explanations(ds, expl_dir, fit:str=None):
     for s in view.iter_samples(autosave=True, progress=False):
         d = rows[str(Path(s.filepath).relative_to(data))]
         for r in d.itertuples():
-            f = expl_dir / 'maps' / f"{Path(r.path).with_suffix('').as_posix().replace('/', '__')}.{r.method}.npz"
+            f = map_file(expl_dir, r.path, r.method)
             if f.exists():
                 a = unletterbox(np.load(f)['attribution'].astype(np.float32), s.metadata.width, s.metadata.height, fit)
                 s[f'heatmap_{r.method}'] = fo.Heatmap(map=_norm_map(a).astype(np.float32), range=[-1, 1])

@@ -17,8 +17,8 @@ from .train import load_classifier
 from .trust import deletion_insertion, model_randomisation, pointing_game, relevance_mass, shortcut_audit
 
 # %% auto #0
-__all__ = ['FAST_OPTIONS', 'METRIC_COLUMNS', 'ExplainModule', 'file_sha256', 'explain_split', 'run_sanity', 'summarise_methods',
-           'write_report_cards', 'explain_parser', 'xnn_explain']
+__all__ = ['FAST_OPTIONS', 'METRIC_COLUMNS', 'film_stem', 'map_file', 'ExplainModule', 'file_sha256', 'explain_split',
+           'run_sanity', 'summarise_methods', 'write_report_cards', 'explain_parser', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #b039ba5f
 FAST_OPTIONS = dict(integrated_gradients=dict(n_steps=32), smoothgrad=dict(nt_samples=16), gradient_shap=dict(n_samples=16),
@@ -26,7 +26,13 @@ FAST_OPTIONS = dict(integrated_gradients=dict(n_steps=32), smoothgrad=dict(nt_sa
 METRIC_COLUMNS = ['path', 'label', 'predicted', 'probability', 'method', 'pointing_game', 'relevance_mass', 'deletion_auc',
                   'insertion_auc', 'marker_share', 'border_share', 'marker_flag', 'border_flag', 'ig_delta']
 
-def _stem(path:str)->str: return Path(path).with_suffix('').as_posix().replace('/', '__')
+def film_stem(path:str)->str:
+    "File-name stem for a film's outputs: its data-relative path with '/' → '__', no suffix"
+    return Path(path).with_suffix('').as_posix().replace('/', '__')
+
+def map_file(expl_dir, path:str, method:str)->Path:
+    "Where `explain_split` stores the map of `path` by `method`"
+    return Path(expl_dir) / 'maps' / f'{film_stem(path)}.{method}.npz'
 
 class ExplainModule(L.LightningModule):
     "predict_step = explain a batch with every method and score the maps"
@@ -52,10 +58,10 @@ class ExplainModule(L.LightningModule):
             with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, **self.options.get(meth, {}))
             scores = self._score(att, x, batch)
             for j, path in enumerate(batch['path']):
-                stem = _stem(path)
+                stem = film_stem(path)
                 (self.out / 'overlays').mkdir(parents=True, exist_ok=True); (self.out / 'maps').mkdir(parents=True, exist_ok=True)
                 overlay(x[j], att.maps[j]).save(self.out / 'overlays' / f'{stem}.{meth}.png')
-                np.savez_compressed(self.out / 'maps' / f'{stem}.{meth}.npz', attribution=att.maps[j].numpy().astype(np.float16))
+                np.savez_compressed(map_file(self.out, path, meth), attribution=att.maps[j].numpy().astype(np.float16))
                 rows.append(dict(path=path, label=self.model.classes[int(batch['label'][j])], predicted=att.predicted[j],
                                  probability=float(att.probs[j].max()), method=meth, **{k: v[j] for k, v in scores.items()},
                                  **{f'p_{c}': float(p) for c, p in zip(self.model.classes, att.probs[j])}))
@@ -136,7 +142,7 @@ def summarise_methods(df:pd.DataFrame, sanity:dict=None)->pd.DataFrame:
 
 # %% ../nbs/11_report.ipynb #42603e9b
 def _card(path, rows:pd.DataFrame, sanity:dict)->str:
-    r0, stem = rows.iloc[0], _stem(path)
+    r0, stem = rows.iloc[0], film_stem(path)
     probs = ''.join(f'<tr><td>{html.escape(c[2:])}</td><td>{r0[c]:.3f}</td></tr>' for c in rows.columns if c.startswith('p_'))
     cells = []
     for r in rows.itertuples():
@@ -158,7 +164,7 @@ def write_report_cards(df:pd.DataFrame, sanity:dict, out:Path)->list:
     (out / 'cards').mkdir(exist_ok=True)
     files, links = [], []
     for path, rows in df.groupby('path', sort=False):
-        f = out / 'cards' / f'{_stem(path)}.html'
+        f = out / 'cards' / f'{film_stem(path)}.html'
         f.write_text(_card(path, rows, sanity)); files.append(f)
         links.append(f'<li><a href="cards/{f.name}">{html.escape(path)}</a> — {html.escape(str(rows.iloc[0].label))} → {html.escape(str(rows.iloc[0].predicted))}</li>')
     table = summarise_methods(df, sanity).to_html()
