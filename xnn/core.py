@@ -12,7 +12,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['CLASSES', 'MAX_PIXELS', 'IMAGE_FORMATS', 'IMAGE_SUFFIXES', 'USER_ERRORS', 'class_index', 'seed_everything',
-           'default_device', 'XrayLoadError', 'open_image', 'to_gray_float', 'load_xray', 'file_sha1', 'cli_errors']
+           'default_device', 'XrayLoadError', 'open_image', 'to_gray_float', 'load_xray', 'file_digest', 'file_sha1',
+           'cli_errors']
 
 # %% ../nbs/00_core.ipynb #dfc3fd56
 CLASSES = ('bacteria', 'normal', 'virus')
@@ -122,15 +123,20 @@ def load_xray(
     return to_gray_float(open_image(src, max_pixels, draft))
 
 # %% ../nbs/00_core.ipynb #fbf2ec80
-def file_sha1(
+def file_digest(
     path,            # a file to hash
+    algo:str='sha1', # any `hashlib` algorithm: sha1 identifies duplicates, sha256 fingerprints checkpoints
     chunk:int=1<<20, # bytes read at a time
 )->str:              # hex digest
-    "SHA-1 of the bytes in `path`"
-    h = hashlib.sha1()
+    "Hash of the bytes in `path`, read in chunks"
+    h = hashlib.new(algo)
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+def file_sha1(path)->str:
+    "SHA-1 of the bytes in `path`"
+    return file_digest(path, 'sha1')
 
 # %% ../nbs/00_core.ipynb #b87d8dcf
 USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)

@@ -281,6 +281,5 @@ def rebuild(meta:dict)->XrayNet:
         from transformers import AutoModelForImageClassification, CONFIG_MAPPING
         cfg = dict(meta['hf_config']); cfg.pop('model_type', None)
         net = AutoModelForImageClassification.from_config(CONFIG_MAPPING[meta['arch']](**cfg))
-        spec = BACKBONES.get(meta['name']) or BackboneSpec(meta['name'], **{k: v for k, v in asdict(BACKBONES['convnextv2']).items() if k not in ('name', 'weights')})
-        return XrayNet(net, spec, meta['classes'], pp)
+        return XrayNet(net, get_spec(meta['name'], 'hf'), meta['classes'], pp)   # HF models only come from registered specs
     return create_model(meta['name'], meta['source'], None, meta['num_classes'], meta['classes'], preprocess=pp)

@@ -4,12 +4,12 @@
 
 # %% ../nbs/11_report.ipynb #28c62319
 from __future__ import annotations
-import argparse, hashlib, html, json
+import argparse, html, json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import lightning as L
 from torch.utils.data import DataLoader, Subset
-from .core import cli_errors
+from .core import cli_errors, file_digest
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
 from .explain import METHODS, explain, overlay, parse_target
@@ -17,8 +17,8 @@ from .train import load_classifier
 from .trust import deletion_insertion, model_randomisation, pointing_game, relevance_mass, shortcut_audit
 
 # %% auto #0
-__all__ = ['FAST_OPTIONS', 'METRIC_COLUMNS', 'film_stem', 'map_file', 'ExplainModule', 'file_sha256', 'explain_split',
-           'run_sanity', 'summarise_methods', 'write_report_cards', 'explain_parser', 'xnn_explain']
+__all__ = ['FAST_OPTIONS', 'METRIC_COLUMNS', 'film_stem', 'map_file', 'ExplainModule', 'explain_split', 'run_sanity',
+           'summarise_methods', 'write_report_cards', 'explain_parser', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #b039ba5f
 FAST_OPTIONS = dict(integrated_gradients=dict(n_steps=32), smoothgrad=dict(nt_samples=16), gradient_shap=dict(n_samples=16),
@@ -68,12 +68,6 @@ class ExplainModule(L.LightningModule):
         return rows
 
 # %% ../nbs/11_report.ipynb #e905f6c2
-def file_sha256(path)->str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while b := f.read(1 << 20): h.update(b)
-    return h.hexdigest()
-
 def _dataset(model, data, split, limit):
     ds = XrayDataset(read_annotations(data), split, build_transforms(model.preprocess), with_mask=True, root=data)
     return Subset(ds, range(min(limit, len(ds)))) if limit else ds
@@ -112,7 +106,7 @@ def explain_split(
     df = df[METRIC_COLUMNS + [c for c in df if c not in METRIC_COLUMNS]]
     df.to_csv(out / 'metrics.csv', index=False)
     sanity = run_sanity(model, ds, methods, target, sanity_images, df)
-    sanity['checkpoint'], sanity['checkpoint_sha256'] = str(ckpt), file_sha256(ckpt)
+    sanity['checkpoint'], sanity['checkpoint_sha256'] = str(ckpt), file_digest(ckpt, 'sha256')
     (out / 'sanity.json').write_text(json.dumps(sanity, indent=2))
     write_report_cards(df, sanity, out)
     return df
