@@ -9,7 +9,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
 # install-browser: Debian's Chromium for the browser tests (needs root, as on CI; elsewhere: sudo apt-get install chromium)
-.PHONY: install install-browser test demo export nbs readme docs bench clean distclean lint
+.PHONY: install install-browser test demo serve app export nbs readme docs bench clean distclean lint
 
 install: $(STAMP)
 
@@ -38,6 +38,14 @@ demo: install
 	@echo "Data: $(DEMO)/data (audit: $(DEMO)/data/audit.json); model: $(DEMO)/models/demo.ckpt; metrics: $(DEMO)/models/demo.metrics.json"
 	@echo "MLflow UI: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(DEMO)/logs/mlruns/mlflow.db --host 127.0.0.1 --port 5000 --workers 1"
 
+# The API on 127.0.0.1:8080 for a checkpoint (default: the demo's), and the web UI on 127.0.0.1:8501 (run both).
+CKPT ?= $(DEMO)/models/demo.ckpt
+serve: install
+	$(BIN)/xnn_serve --ckpt $(CKPT)
+
+app: install
+	$(BIN)/xnn_app --api http://127.0.0.1:8080
+
 export: install
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
@@ -57,6 +65,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_loading.py
 	$(BIN)/python benchmarks/bench_feature_cache.py
 	$(BIN)/python benchmarks/bench_explain.py
+	$(BIN)/python benchmarks/bench_serve.py
 
 lint: install
 	$(BIN)/ruff check xnn tests benchmarks tools

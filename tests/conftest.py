@@ -61,3 +61,22 @@ def wait_port(port:int, proc, seconds:float=120):
             if s.connect_ex(('127.0.0.1', port)) == 0: return
         time.sleep(0.5)
     raise AssertionError(f'nothing listens on port {port} after {seconds} s')
+
+class ThreadServer:
+    "A uvicorn server for an ASGI app in a background thread on a free 127.0.0.1 port (for in-process UI tests)"
+    def __init__(self, app):
+        import threading, uvicorn
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=self.port, log_level='warning', lifespan='on'))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+    @property
+    def url(self)->str: return f'http://127.0.0.1:{self.port}'
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive(): raise AssertionError('uvicorn did not start')
+            time.sleep(0.1)
+        return self
+    def __exit__(self, *exc):
+        self.server.should_exit = True; self.thread.join(30)

@@ -1,6 +1,6 @@
 """The attribution browser in a real browser: Voila serves a notebook with it on 127.0.0.1, Playwright drives Debian's
 Chromium — images render, "next" changes the film. Screenshots go to test-artifacts/ (README uses them)."""
-import os, shutil, subprocess, sys, time
+import os, re, shutil, subprocess, sys, time
 from pathlib import Path
 import nbformat, pytest
 from conftest import free_port, stop, wait_http, wait_port
@@ -84,3 +84,26 @@ def test_fiftyone_app_screenshot(run_dir, browser):
     finally:
         stop(proc)
         if fo.dataset_exists(name): fo.delete_dataset(name)
+
+def test_streamlit_app_with_api(run_dir, browser, tmp_path):
+    "xnn_serve and xnn_app as real processes on loopback; Chromium uploads a film and sees the overlays"
+    from conftest import script
+    api_port, ui_port = free_port(), free_port()
+    api = subprocess.Popen([script('xnn_serve'), '--ckpt', str(run_dir / 'm.ckpt'), '--port', str(api_port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    ui = subprocess.Popen([script('xnn_app'), '--api', f'http://127.0.0.1:{api_port}', '--port', str(ui_port)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_http(f'http://127.0.0.1:{api_port}/health', api, 120)
+        wait_http(f'http://127.0.0.1:{ui_port}/', ui, 120)
+        film = next((run_dir / 'data/processed/test').rglob('*.jpeg'))
+        page = browser.new_page(viewport={'width': 1400, 'height': 1250})   # Streamlit scrolls inside its own container
+        page.goto(f'http://127.0.0.1:{ui_port}/', timeout=120_000)
+        page.locator('input[type=file]').set_input_files(str(film), timeout=60_000)
+        page.get_by_text(re.compile(film.name[-9:] + '$')).wait_for(timeout=30_000)     # the uploader shows the (shortened) name
+        page.get_by_role('button', name='Predict and explain').click()
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=stImage] img').length >= 2", timeout=120_000)
+        assert page.get_by_text('Download report card (HTML)').count() == 1
+        assert page.get_by_text(f'{film.name}:').count() >= 1
+        ART.mkdir(exist_ok=True); page.screenshot(path=str(ART / 'app.png'), full_page=True)
+    finally: stop(ui); stop(api)

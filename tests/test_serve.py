@@ -1,0 +1,161 @@
+"""The HTTP contract of `xnn_serve` (DESIGN.md §3): every route, every bad input with its status code and message,
+and one real `xnn_serve` process on a free loopback port."""
+import io, json, os, struct, subprocess, zlib
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np, pytest
+from PIL import Image
+from conftest import free_port, script, stop, wait_http
+
+def encode(img:Image.Image, fmt:str, **kw)->bytes:
+    b = io.BytesIO(); img.save(b, fmt, **kw); return b.getvalue()
+
+def film(size=(320, 280), seed=0)->Image.Image:
+    rng = np.random.default_rng(seed)
+    a = (rng.random((size[1] // 8, size[0] // 8)) * 255).astype(np.uint8)
+    return Image.fromarray(a).resize(size, Image.BILINEAR)
+
+def png_header(w:int, h:int)->bytes:
+    "A PNG that claims w×h pixels (header only): the decompression-bomb case"
+    chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IEND', b'')
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory):
+    import torch
+    from xnn.data.loaders import Preprocess
+    from xnn.models import create_model
+    from xnn.train import save_classifier
+    torch.manual_seed(0)
+    return save_classifier(create_model('small_cnn', preprocess=Preprocess(64)), tmp_path_factory.mktemp('serve') / 'small.ckpt')
+
+@pytest.fixture(scope='module')
+def client(ckpt):
+    from fastapi.testclient import TestClient
+    from xnn.serve import create_app
+    with TestClient(create_app(ckpt, max_upload_mb=2, max_pixels=20_000_000), raise_server_exceptions=False) as c: yield c
+
+def post(client, route, data, name='film.jpeg', ctype='image/jpeg', **params):
+    return client.post(route, params=params, files={'file': (name, data, ctype)})
+
+def test_health_model_docs(client):
+    assert client.get('/health').json() == {'status': 'ok'}
+    info = client.get('/model').json()
+    assert info['classes'] == ['bacteria', 'normal', 'virus'] and info['architecture'] == 'small_cnn' and info['image_size'] == 64
+    assert len(info['checkpoint_sha256']) == 64 and info['max_upload_bytes'] == 2_000_000
+    assert {'integrated_gradients', 'gradcam', 'occlusion', 'lime'} <= {m['name'] for m in info['methods']}
+    r = client.get('/', follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers['location'] == '/docs'
+    spec = client.get('/openapi.json').json()
+    assert {'/health', '/model', '/predict', '/explain'} <= set(spec['paths'])
+    assert '415' in spec['paths']['/predict']['post']['responses']
+
+@pytest.mark.parametrize('fmt,mode,kw', [('JPEG', 'L', {}), ('JPEG', 'RGB', {}), ('JPEG', 'CMYK', {}), ('PNG', 'L', {}),
+                                         ('PNG', 'I;16', {}), ('PNG', 'RGBA', {}), ('TIFF', 'L', {}), ('BMP', 'RGB', {}), ('WEBP', 'RGB', {})])
+def test_predict_formats(client, fmt, mode, kw):
+    img = film()
+    img = img.convert(mode) if mode != 'I;16' else Image.fromarray((np.asarray(img).astype(np.uint16) * 257))
+    r = post(client, '/predict', encode(img, fmt, **kw), f'film.{fmt.lower()}', f'image/{fmt.lower()}')
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body['probabilities']) == {'bacteria', 'normal', 'virus'}
+    assert abs(sum(body['probabilities'].values()) - 1) < 1e-5                      # one softmax: a distribution
+    assert body['label'] == max(body['probabilities'], key=body['probabilities'].get)
+
+def test_predict_is_the_models_softmax(client, ckpt):
+    import torch
+    from xnn.serve import prepare_input
+    from xnn.train import load_classifier
+    data = encode(film(seed=3), 'PNG')
+    model = load_classifier(ckpt)
+    with torch.inference_mode(): ref = model(prepare_input(data, model)[None]).softmax(-1)[0].tolist()
+    got = list(post(client, '/predict', data, 'f.png', 'image/png').json()['probabilities'].values())
+    assert np.allclose(got, ref, atol=1e-6)          # softmax twice would flatten these towards 1/3
+
+BAD = [  # (what, route, payload, name, ctype, status, error, words in the message)
+    ('empty file', b'', 'empty.jpeg', 'image/jpeg', 400, 'empty', 'empty.jpeg'),
+    ('text file', b'patient notes, not a film', 'notes.txt', 'text/plain', 415, 'not_image', 'not an image'),
+    ('truncated JPEG', None, 'cut.jpeg', 'image/jpeg', 400, 'corrupt', 'truncated or corrupt'),
+    ('GIF', None, 'anim.gif', 'image/gif', 415, 'unsupported', 'GIF images are not supported'),
+    ('tiny image', None, 'tiny.png', 'image/png', 400, 'too_small', 'too small'),
+    ('decompression bomb', png_header(40000, 40000), 'bomb.png', 'image/png', 413, 'too_large', 'decompression bomb'),
+    ('over the pixel limit', png_header(5000, 5000), 'big.png', 'image/png', 413, 'too_large', 'exceeds the limit of 20,000,000'),
+    ('request over the limit', b'\xff\xd8' + os.urandom(2_100_000), 'huge.jpeg', 'image/jpeg', 413, 'too_large', 'exceeds the 2 MB upload limit'),
+    ('upload just over the limit', b'\xff\xd8' + os.urandom(2_000_100), 'big.jpeg', 'image/jpeg', 413, 'too_large', 'big.jpeg: upload of 2.0 MB'),
+]
+
+def _payload(what, data):
+    if data is not None: return data
+    if what == 'truncated JPEG': return encode(film(), 'JPEG')[:600]
+    if what == 'GIF': return encode(film(), 'GIF')
+    if what == 'tiny image': return encode(Image.new('L', (4, 4)), 'PNG')
+
+@pytest.mark.parametrize('route', ['/predict', '/explain'])
+@pytest.mark.parametrize('what,data,name,ctype,status,error,words', BAD, ids=[b[0] for b in BAD])
+def test_bad_input(client, route, what, data, name, ctype, status, error, words):
+    r = post(client, route, _payload(what, data), name, ctype)
+    assert r.status_code == status, (what, r.status_code, r.text)
+    body = r.json()
+    assert body['error'] == error and words in body['detail'], body
+
+def test_missing_file_field(client):
+    for route in ('/predict', '/explain'):
+        r = client.post(route, data={'other': 'x'})
+        assert r.status_code == 422 and r.json()['error'] == 'bad_request' and 'file' in r.json()['detail'], r.text
+
+@pytest.mark.parametrize('params,words', [
+    (dict(method='shap'), 'unknown attribution method'), (dict(target='covid'), "bad target 'covid'"),
+    (dict(target='virus - virus'), 'overlapping'), (dict(format='gif'), 'format'), (dict(mode='rainbow'), 'mode'),
+    (dict(steps=0), 'steps'), (dict(steps='many'), 'steps')])
+def test_bad_parameters(client, params, words):
+    r = post(client, '/explain', encode(film(), 'JPEG'), **params)
+    assert r.status_code == 422 and words in r.json()['detail'], r.text
+
+def test_explain_png_and_json(client):
+    data = encode(film(seed=5), 'JPEG')
+    r = post(client, '/explain', data, method='integrated_gradients', steps=8)
+    assert r.status_code == 200 and r.headers['content-type'] == 'image/png'
+    assert Image.open(io.BytesIO(r.content)).size == (64, 64)
+    assert r.headers['x-predicted-class'] in ('bacteria', 'normal', 'virus') and 0 < float(r.headers['x-predicted-probability']) <= 1
+    assert float(r.headers['x-completeness-delta']) >= 0
+    j = post(client, '/explain', data, method='integrated_gradients', steps=8, format='json').json()
+    assert j['label'] == r.headers['x-predicted-class'] and j['n_steps'] == 8 and j['size'] == 64
+    assert abs(j['probability'] - float(r.headers['x-predicted-probability'])) < 1e-5
+    import base64
+    assert base64.b64decode(j['overlay_png']) == r.content                          # deterministic: the same overlay twice
+    pred = post(client, '/predict', data).json()
+    assert pred['label'] == j['label'] and np.allclose(list(pred['probabilities'].values()), list(j['probabilities'].values()), atol=1e-5)
+
+@pytest.mark.parametrize('method', ['saliency', 'gradcam', 'occlusion', 'deeplift'])
+def test_explain_methods_and_targets(client, method):
+    for target in ('predicted', 'virus', 'pneumonia', 'bacteria - virus'):
+        r = post(client, '/explain', encode(film(seed=1), 'PNG'), 'f.png', 'image/png', method=method, target=target, format='json', mode='positive')
+        assert r.status_code == 200, r.text
+        assert r.json()['target'] == target and r.json()['method'] == method
+
+def test_concurrent_predictions_are_deterministic(client):
+    films = [encode(film(seed=i), 'JPEG') for i in range(12)]
+    one = [post(client, '/predict', f).json()['probabilities'] for f in films]
+    with ThreadPoolExecutor(8) as pool: many = list(pool.map(lambda f: post(client, '/predict', f).json()['probabilities'], films))
+    for a, b in zip(one, many): assert np.allclose(list(a.values()), list(b.values()), atol=1e-5)
+
+def test_xnn_serve_process(ckpt, tmp_path):
+    "A real xnn_serve on a free 127.0.0.1 port, spoken to over HTTP"
+    import httpx
+    port = free_port()
+    proc = subprocess.Popen([script('xnn_serve'), '--ckpt', str(ckpt), '--port', str(port), '--threads', '1'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert json.loads(wait_http(f'http://127.0.0.1:{port}/health', proc, 120)) == {'status': 'ok'}
+        url = f'http://127.0.0.1:{port}'
+        r = httpx.post(f'{url}/predict', files={'file': ('f.jpeg', encode(film(), 'JPEG'), 'image/jpeg')}, timeout=60)
+        assert r.status_code == 200 and abs(sum(r.json()['probabilities'].values()) - 1) < 1e-5
+        r = httpx.post(f'{url}/explain', params=dict(method='gradcam'), files={'file': ('f.png', encode(film(), 'PNG'), 'image/png')}, timeout=60)
+        assert r.status_code == 200 and r.content[:8] == b'\x89PNG\r\n\x1a\n'
+        r = httpx.post(f'{url}/predict', files={'file': ('x.txt', b'hello', 'text/plain')}, timeout=60)
+        assert r.status_code == 415 and r.json()['error'] == 'not_image'
+        assert httpx.get(f'{url}/docs', timeout=30).status_code == 200
+    finally: stop(proc)
+
+def test_xnn_serve_bad_checkpoint(tmp_path):
+    r = subprocess.run([script('xnn_serve'), '--ckpt', str(tmp_path / 'nope.ckpt')], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and 'xnn_serve: error:' in r.stderr and 'nope.ckpt' in r.stderr
