@@ -30,13 +30,10 @@ install-browser:
 test: install install-browser
 	@bash tools/run_tests.sh
 
+# The whole workflow on synthetic data (progress shown; a re-run reuses every step whose inputs did not change):
+# data → training → evaluation → explanations + trust metrics → $(DEMO)/report/index.html, then prints what to open next.
 demo: install
-	$(BIN)/xnn_synth $(DEMO)/synth --patients 400 --size 256 --seed 0 --force
-	$(BIN)/xnn_wrangle $(DEMO)/synth/chest_xray $(DEMO)/data --force
-	$(BIN)/xnn_train -cn demo data.dir=$(DEMO)/data paths.models=$(DEMO)/models paths.logs=$(DEMO)/logs \
-	  mlflow.tracking_uri=sqlite:///$(DEMO)/logs/mlruns/mlflow.db mlflow.artifact_location=$(DEMO)/logs/mlruns/artifacts
-	@echo "Data: $(DEMO)/data (audit: $(DEMO)/data/audit.json); model: $(DEMO)/models/demo.ckpt; metrics: $(DEMO)/models/demo.metrics.json"
-	@echo "MLflow UI: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(DEMO)/logs/mlruns/mlflow.db --host 127.0.0.1 --port 5000 --workers 1"
+	$(BIN)/xnn_demo --out $(DEMO)
 
 # The API on 127.0.0.1:8080 for a checkpoint (default: the demo's), and the web UI on 127.0.0.1:8501 (run both).
 CKPT ?= $(DEMO)/models/demo.ckpt

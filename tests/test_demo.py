@@ -1,0 +1,34 @@
+"""`xnn_demo` as a user runs it: every step, progress lines, the report; a second run reuses everything; a folder that
+is not a demo folder is refused and left untouched."""
+import subprocess
+from conftest import script
+
+TINY = ['--patients', '40', '--size', '96', '--methods', 'gradcam,saliency', '--limit', '4', '--no-progress',
+        'data.image_size=64', 'trainer.max_epochs=2', 'mlflow.enabled=false', 'test.bootstrap=100']
+
+def run(*args, cwd=None):
+    return subprocess.run([script('xnn_demo'), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+def test_demo_end_to_end_then_reused(tmp_path):
+    out = tmp_path / 'demo'
+    r = run('--out', str(out), *TINY, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for k in range(1, 6): assert f'[{k}/5]' in r.stdout
+    assert 'test macro-F1' in r.stdout and 'xnn_serve --ckpt demo/models/demo.ckpt' in r.stdout and 'xnn_fiftyone --data demo/data' in r.stdout
+    for f in ('report/index.html', 'report/metrics.json', 'report/methods_trust.csv', 'report/figures/examples.png',
+              'report/explanations/index.html', 'models/demo.ckpt', 'models/demo.metrics.json', 'dashboard.ipynb'):
+        assert (out / f).exists(), f
+    html = (out / 'report/index.html').read_text()
+    assert 'macro_f1' in html and 'random map' in html and 'explanations/index.html' in html
+    ck = (out / 'models/demo.ckpt').stat().st_mtime_ns
+    r2 = run('--out', str(out), *TINY, cwd=tmp_path)
+    assert r2.returncode == 0 and r2.stdout.count('reused in') == 3, r2.stdout
+    assert (out / 'models/demo.ckpt').stat().st_mtime_ns == ck          # not retrained
+
+def test_demo_refuses_a_foreign_folder(tmp_path):
+    (tmp_path / 'thesis').mkdir(); (tmp_path / 'thesis/chapter1.tex').write_text('keep')
+    r = run('--out', str(tmp_path / 'thesis'), *TINY)
+    assert r.returncode == 2 and 'not an xnn demo folder' in r.stderr
+    assert [p.name for p in (tmp_path / 'thesis').iterdir()] == ['chapter1.tex'] and (tmp_path / 'thesis/chapter1.tex').read_text() == 'keep'
+    r = run('--out', str(tmp_path / 'x'), '--methods', 'gradcam,shap')
+    assert r.returncode == 2 and "unknown attribution method 'shap'" in r.stderr
