@@ -9,7 +9,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
 # install-browser: Debian's Chromium for the browser tests (needs root, as on CI; elsewhere: sudo apt-get install chromium)
-.PHONY: install install-browser test demo serve app export nbs readme docs bench clean distclean lint
+.PHONY: install install-browser test demo serve app export nbs readme readme-figures docs bench clean distclean lint
 
 install: $(STAMP)
 
@@ -54,6 +54,12 @@ readme: install
 nbs: install
 	$(BIN)/python tools/execute_nbs.py $(NB)
 	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && $(BIN)/python tools/make_readme.py
+
+# README figures and screenshots from a finished `make demo` (the demo's report figures, the UI and the dashboard in Chromium)
+readme-figures: install install-browser
+	$(BIN)/python tools/demo_figures.py $(DEMO) nbs/images/demo
+	$(BIN)/python tools/screenshots.py $(DEMO) nbs/images
+	$(BIN)/python tools/make_readme.py
 
 docs: install
 	$(BIN)/nbdev_docs   # needs Quarto (https://quarto.org)

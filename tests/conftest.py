@@ -24,6 +24,15 @@ def _offline_env(monkeypatch):
     monkeypatch.setenv('MPLBACKEND', 'Agg')
     yield
 
+def small_checkpoint(path:Path)->Path:
+    "An untrained small_cnn checkpoint at 64 px (seeded): enough to exercise serving, UIs and reports"
+    import torch
+    from xnn.data.loaders import Preprocess
+    from xnn.models import create_model
+    from xnn.train import save_classifier
+    torch.manual_seed(0)
+    return save_classifier(create_model('small_cnn', preprocess=Preprocess(64)), path)
+
 def tree_hashes(root:Path)->dict:
     "SHA-1 of every file under `root`, plus the set of folders (to see deletions/additions)"
     from xnn.core import file_sha1

@@ -3,18 +3,12 @@ overlays, report card download; no file; API down; API refuses the file."""
 import io, os
 import numpy as np, pytest
 from PIL import Image
-from conftest import ThreadServer
+from conftest import ThreadServer, small_checkpoint
 
 @pytest.fixture(scope='module')
 def api(tmp_path_factory):
-    import torch
-    from xnn.data.loaders import Preprocess
-    from xnn.models import create_model
     from xnn.serve import create_app
-    from xnn.train import save_classifier
-    torch.manual_seed(0)
-    ck = save_classifier(create_model('small_cnn', preprocess=Preprocess(64)), tmp_path_factory.mktemp('app') / 'small.ckpt')
-    with ThreadServer(create_app(ck)) as srv: yield srv.url
+    with ThreadServer(create_app(small_checkpoint(tmp_path_factory.mktemp('app') / 'small.ckpt'))) as srv: yield srv.url
 
 def film_png()->bytes:
     rng = np.random.default_rng(1)
@@ -78,14 +72,8 @@ def test_api_down():
     assert len(at.button) == 0 and len(at.file_uploader) == 0
 
 def test_api_goes_down_after_the_page_loaded(tmp_path):
-    import torch
-    from xnn.data.loaders import Preprocess
-    from xnn.models import create_model
     from xnn.serve import create_app
-    from xnn.train import save_classifier
-    torch.manual_seed(0)
-    ck = save_classifier(create_model('small_cnn', preprocess=Preprocess(64)), tmp_path / 's.ckpt')
-    srv = ThreadServer(create_app(ck)).__enter__()
+    srv = ThreadServer(create_app(small_checkpoint(tmp_path / 's.ckpt'))).__enter__()
     at = page(srv.url)
     at.file_uploader(key='upload').upload('film.png', film_png(), 'image/png').run()
     srv.__exit__()

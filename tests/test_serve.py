@@ -4,7 +4,7 @@ import io, json, os, struct, subprocess, zlib
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np, pytest
 from PIL import Image
-from conftest import free_port, script, stop, wait_http
+from conftest import free_port, script, small_checkpoint, stop, wait_http
 
 def encode(img:Image.Image, fmt:str, **kw)->bytes:
     b = io.BytesIO(); img.save(b, fmt, **kw); return b.getvalue()
@@ -21,12 +21,7 @@ def png_header(w:int, h:int)->bytes:
 
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
-    import torch
-    from xnn.data.loaders import Preprocess
-    from xnn.models import create_model
-    from xnn.train import save_classifier
-    torch.manual_seed(0)
-    return save_classifier(create_model('small_cnn', preprocess=Preprocess(64)), tmp_path_factory.mktemp('serve') / 'small.ckpt')
+    return small_checkpoint(tmp_path_factory.mktemp('serve') / 'small.ckpt')
 
 @pytest.fixture(scope='module')
 def client(ckpt):
