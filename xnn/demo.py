@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, hashlib, json, shutil, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from .core import cli_errors, file_digest
 
 # %% auto #0
@@ -162,14 +162,10 @@ def random_baseline(ckpt, data, films:list)->dict:
 # %% ../nbs/16_demo.ipynb #519ee2f8
 def _table_html(df:pd.DataFrame)->str: return df.to_html(classes='t', border=0, na_rep='')
 
-def _headline(test:dict)->pd.DataFrame:
-    rows = {m: (test[m], *test.get(f'{m}_ci', [np.nan, np.nan])) for m in ('accuracy', 'macro_f1', 'auroc')}
-    rows['ece'] = (test['ece'], np.nan, np.nan)
-    return pd.DataFrame.from_dict(rows, orient='index', columns=['value', 'ci_low', 'ci_high']).round(3)
-
 def write_report(cfg:DemoConfig, trained:dict)->dict:
     "report/: figures, metrics.json, methods_trust.csv and index.html; returns the headline numbers"
     import matplotlib.pyplot as plt
+    from xnn.evaluate import headline_table, per_class_table
     from xnn.report import summarise_methods
     rep, expl = cfg.path('report'), cfg.path('explanations')
     figs = rep / 'figures'; figs.mkdir(parents=True, exist_ok=True)
@@ -188,7 +184,7 @@ def write_report(cfg:DemoConfig, trained:dict)->dict:
                    explained_films=int(df.path.nunique()), methods=methods,
                    trust=[{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in trust.reset_index().to_dict('records')])
     (rep / 'metrics.json').write_text(json.dumps(summary, indent=2, default=float))
-    (rep / 'index.html').write_text(_report_html(cfg, summary, _headline(test), pd.DataFrame(test['per_class']).T.round(3), trust))
+    (rep / 'index.html').write_text(_report_html(cfg, summary, headline_table(test), per_class_table(test), trust))
     return summary
 
 # %% ../nbs/16_demo.ipynb #96f27723

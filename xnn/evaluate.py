@@ -16,10 +16,20 @@ from .metrics import metrics_report
 from .train import load_classifier, predict_probs
 
 # %% auto #0
-__all__ = ['Evaluation', 'evaluate', 'plot_confusion', 'plot_roc', 'plot_pr', 'reliability', 'plot_reliability',
-           'plot_misclassified', 'plot_evaluation', 'save_evaluation']
+__all__ = ['headline_table', 'per_class_table', 'Evaluation', 'evaluate', 'plot_confusion', 'plot_roc', 'plot_pr', 'reliability',
+           'plot_reliability', 'plot_misclassified', 'plot_evaluation', 'save_evaluation']
 
 # %% ../nbs/07_evaluate.ipynb #e7699ec7
+def headline_table(report:dict)->pd.DataFrame:
+    "Accuracy, macro-F1 and AUROC with their 95% intervals, and ECE, from a `metrics_report`"
+    rows = {m: (report[m], *report.get(f'{m}_ci', [np.nan, np.nan])) for m in ('accuracy', 'macro_f1', 'auroc')}
+    rows['ece'] = (report['ece'], np.nan, np.nan)
+    return pd.DataFrame.from_dict(rows, orient='index', columns=['value', 'ci_low', 'ci_high']).round(3)
+
+def per_class_table(report:dict)->pd.DataFrame:
+    "Precision, recall, F1, AUROC and support per class, from a `metrics_report`"
+    return pd.DataFrame(report['per_class']).T.round(3)
+
 @dataclass
 class Evaluation:
     "Predictions on one split and the report computed from them"
@@ -33,14 +43,11 @@ class Evaluation:
 
     def table(self)->pd.DataFrame:
         "Headline metrics with their 95% intervals"
-        r = self.report
-        rows = {m: (r[m], *r.get(f'{m}_ci', [np.nan, np.nan])) for m in ('accuracy', 'macro_f1', 'auroc')}
-        rows['ece'] = (r['ece'], np.nan, np.nan)
-        return pd.DataFrame.from_dict(rows, orient='index', columns=['value', 'ci_low', 'ci_high']).round(3)
+        return headline_table(self.report)
 
     def per_class(self)->pd.DataFrame:
         "Precision, recall, F1, AUROC and support per class"
-        return pd.DataFrame(self.report['per_class']).T.round(3)
+        return per_class_table(self.report)
 
     @property
     def predicted(self)->np.ndarray: return self.probs.argmax(1)

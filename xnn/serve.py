@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_serve.ipynb #df9f9cdd
 from __future__ import annotations
-import argparse, base64, io, os, queue, sys, threading
+import argparse, base64, copy, io, os, queue, sys, threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -106,7 +106,7 @@ class Service:
     "A loaded checkpoint: batched predictions, serialised explanations, and its description"
     def __init__(self, ckpt, max_upload_mb:float=20., max_pixels:int=MAX_PIXELS, max_batch:int=8, draft:bool=True, device=None):
         self.ckpt, self.model = Path(ckpt), load_classifier(ckpt).to(device or 'cpu').eval()
-        self.xmodel = load_classifier(ckpt).to(device or 'cpu').eval()         # explanations hook modules: own copy
+        self.xmodel = copy.deepcopy(self.model)          # explanations hook modules: their own copy, not a second load
         self.max_bytes, self.max_pixels, self.draft = int(max_upload_mb * 1e6), max_pixels, draft
         self.classes, self.sha256 = tuple(self.model.classes), file_digest(self.ckpt, 'sha256')
         self.batcher = MicroBatcher(self._forward, max_batch)
