@@ -26,18 +26,26 @@ def test_explain_split_writes_everything(trained):
             '--split', 'train', '--limit', '6', '--batch-size', '3', '--steps', '8', '--sanity-images', '2', '--target', 'pneumonia - normal')
     assert r.returncode == 0, r.stderr[-3000:]
     df = pd.read_csv(trained / 'expl/metrics.csv')
-    assert {'path', 'label', 'predicted', 'method', 'pointing_game', 'relevance_mass', 'deletion_auc', 'insertion_auc'} <= set(df.columns)
+    from xnn.trust import METRICS
+    assert {'path', 'label', 'predicted', 'method', *METRICS, 'pointing_game_strict_chance', 'deletion_auc_chance'} <= set(df.columns)
     assert len(df) == 18 and set(df.method) == {'integrated_gradients', 'gradcam', 'lime'}
     assert df.deletion_auc.between(0, 1).all() and df.insertion_auc.between(0, 1).all()
     assert df[df.label == 'normal'].pointing_game.isna().all()
     assert df.loc[df.method == 'integrated_gradients', 'ig_delta'].notna().all()
     sanity = json.loads((trained / 'expl/sanity.json').read_text())
-    assert set(sanity['model_randomisation']) == {'integrated_gradients', 'gradcam', 'lime'}
-    assert all(v['verdict'] in ('passes', 'fails') for v in sanity['model_randomisation'].values())
+    assert set(sanity['verdicts']) == set(sanity['checks']) == set(sanity['model_randomisation']) == {'integrated_gradients', 'gradcam', 'lime'}
+    # a contrastive target has no "other class": the battery runs the randomisation checks and says class sensitivity was not run
+    assert all(c['class_sensitivity'] == dict(value=None, threshold=0.9, similarity='spearman', verdict='not run') for c in sanity['checks'].values())
+    assert sanity['references']['edge']['verdict'] == 'fails'          # the image-only reference fails, whatever the model
+    for m, checks in sanity['checks'].items():
+        worst = 'fails' if any(c['verdict'] == 'fails' for c in checks.values()) else 'passes'
+        assert sanity['verdicts'][m] == worst and {c['verdict'] for k, c in checks.items() if k != 'class_sensitivity'} <= {'passes', 'fails'}
     assert len(list((trained / 'expl/overlays').glob('*.png'))) == 18 and len(list((trained / 'expl/maps').glob('*.npz'))) == 18
-    card = next((trained / 'expl/cards').glob('*.html')).read_text()
-    assert 'sha256' in card and 'integrated_gradients' in card and 'randomisation' in card
-    assert 'integrated_gradients' in r.stdout                 # the methods × metrics summary
+    from xnn.report import film_stem
+    sick = df[df.label != 'normal'].path.iloc[0]                   # a film with a lesion: its card shows the localisation metrics
+    card = (trained / 'expl/cards' / f'{film_stem(sick)}.html').read_text()
+    assert 'sha256' in card and 'integrated_gradients' in card and 'mprt_top' in card and 'pointing game (0 px)' in card
+    assert 'integrated_gradients' in r.stdout and 'model evaluations per film' in r.stdout   # the methods table and the battery's cost
 
 @pytest.mark.parametrize('args,message', [
     (['--methods', 'gradcam,telepathy'], "unknown attribution method 'telepathy'"),

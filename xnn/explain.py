@@ -4,61 +4,140 @@
 
 # %% ../nbs/09_explain.ipynb #896036da
 from __future__ import annotations
-from dataclasses import dataclass, field
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Callable
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
+from fastcore.basics import patch
 from captum.attr import (IntegratedGradients, Saliency, NoiseTunnel, GradientShap, DeepLift, InputXGradient, GuidedBackprop,
                          Occlusion, LayerGradCam, GuidedGradCam, LayerAttribution, Lime, FeatureAblation)
 from .core import CLASSES
+from .metrics import probabilities
 
 # %% auto #0
-__all__ = ['GROUPS', 'BASELINES', 'METHODS', 'ContrastiveScore', 'parse_target', 'gaussian_blur', 'make_baseline', 'MethodSpec',
-           'register_method', 'integrated_gradients', 'saliency', 'smoothgrad', 'gradient_shap', 'deeplift',
-           'input_x_gradient', 'guided_backprop', 'gradcam', 'guided_gradcam', 'superpixels', 'occlusion',
-           'feature_ablation', 'lime', 'Attribution', 'default_internal_batch', 'explain', 'ig_auto', 'overlay',
-           'plot_methods']
+__all__ = ['GROUPS', 'BASELINES', 'METHODS', 'REFERENCES', 'ContrastiveScore', 'Target', 'FilmTarget', 'gaussian_blur',
+           'make_baseline', 'MethodSpec', 'register_method', 'get_method', 'default_internal_batch',
+           'integrated_gradients', 'saliency', 'smoothgrad', 'gradient_shap', 'deeplift', 'input_x_gradient',
+           'guided_backprop', 'gradcam', 'guided_gradcam', 'superpixels', 'occlusion', 'feature_ablation', 'lime',
+           'edge', 'Attribution', 'explain', 'ig_auto', 'overlay', 'plot_methods']
 
 # %% ../nbs/09_explain.ipynb #8a826d7b
 GROUPS = {'pneumonia': ('bacteria', 'virus')}
 
-def _class_set(name:str, classes)->list:
+def _class_set(name:str, classes)->tuple:
     names = GROUPS.get(name, (name,))
     bad = [n for n in names if n not in classes]
     if bad: raise ValueError(f'unknown class {bad[0]!r} in target: use one of {", ".join(classes)}, pneumonia, predicted, or "A - B"')
-    return [classes.index(n) for n in names]
+    return tuple(classes.index(n) for n in names)
 
 class ContrastiveScore(nn.Module):
     "Wrap a logits model so it returns one score: logsumexp(logits[pos]) - logsumexp(logits[neg])"
-    def __init__(self, model:nn.Module, pos:list, neg:list):
+    def __init__(self, model:nn.Module, pos, neg):
         super().__init__()
         self.model, self.pos, self.neg = model, list(pos), list(neg)
     def forward(self, x):
         z = self.model(x)
         return (z[:, self.pos].logsumexp(1) - z[:, self.neg].logsumexp(1))[:, None]
 
-def parse_target(
-    target,              # 'predicted', a class name, a class index, one index per image, or 'A - B'
-    classes=CLASSES,
-)->tuple:                # (kind, value): ('predicted', None) | ('class', index) | ('classes', [index, …]) | ('contrast', (pos, neg))
-    "Validate a target description"
-    if target is None or (isinstance(target, str) and target == 'predicted'): return 'predicted', None
-    if isinstance(target, (list, tuple, torch.Tensor, np.ndarray)):
-        idx = [int(t) for t in (target.tolist() if hasattr(target, 'tolist') else target)]
-        if any(not 0 <= t < len(classes) for t in idx): raise ValueError(f'target indices {idx} out of range for {len(classes)} classes')
-        return 'classes', idx
-    if isinstance(target, (int, np.integer)):
-        if not 0 <= target < len(classes): raise ValueError(f'target index {target} out of range for {len(classes)} classes')
-        return 'class', int(target)
-    if not isinstance(target, str): raise ValueError(f'target must be a class name, index, "predicted" or "A - B", not {target!r}')
-    if ' - ' in target or '-' in target.replace(' ', ''):
-        a, b = [t.strip() for t in target.split('-', 1)]
-        pos, neg = _class_set(a, classes), _class_set(b, classes)
-        if set(pos) & set(neg): raise ValueError(f'target {target!r} contrasts overlapping classes')
-        return 'contrast', (pos, neg)
-    idx = _class_set(target, classes)
-    if len(idx) > 1: return 'contrast', (idx, [i for i in range(len(classes)) if i not in idx])
-    return 'class', idx[0]
+# %% ../nbs/09_explain.ipynb #0e9c7255
+@dataclass(frozen=True)
+class Target:
+    "What a map explains, parsed once; the one place in xnn that turns logits into the explained score"
+    kind:str               # 'predicted' (until `resolve`) | 'class' (one index, or one per film) | 'contrast' (class set against class set)
+    pos:tuple=()           # 'class': class indices; 'contrast': the positive set
+    neg:tuple=()           # 'contrast': the negative set
+    text:str='predicted'   # the target as asked: titles, file names, API headers
+    classes:tuple=CLASSES
+
+    def __str__(self): return self.text
+
+    @classmethod
+    def parse(cls, target, classes=CLASSES)->Target:
+        "A `Target` from 'predicted', a class name or index, one index per film, 'pneumonia', or 'A - B'"
+        classes = tuple(classes)
+        if isinstance(target, Target): return target
+        if target is None or (isinstance(target, str) and target.strip() == 'predicted'): return cls('predicted', classes=classes)
+        if isinstance(target, (int, np.integer, list, tuple, torch.Tensor, np.ndarray)): return cls._indices(target, classes)
+        if not isinstance(target, str): raise ValueError(f'target must be a class name, index, "predicted" or "A - B", not {target!r}')
+        if '-' in target:
+            a, b = (t.strip() for t in target.split('-', 1))
+            pos, neg = _class_set(a, classes), _class_set(b, classes)
+            if set(pos) & set(neg): raise ValueError(f'target {target!r} contrasts overlapping classes')
+            return cls('contrast', pos, neg, target.strip(), classes)
+        pos = _class_set(target.strip(), classes)
+        if len(pos) > 1: return cls('contrast', pos, tuple(i for i in range(len(classes)) if i not in pos), target.strip(), classes)
+        return cls('class', pos, text=target.strip(), classes=classes)
+
+    @classmethod
+    def _indices(cls, target, classes)->Target:
+        idx = np.asarray(target.tolist() if isinstance(target, torch.Tensor) else target).astype(int).ravel().tolist()
+        bad = [t for t in idx if not 0 <= t < len(classes)]
+        if bad or not idx: raise ValueError(f'target index {bad[0] if bad else "list"} out of range for {len(classes)} classes')
+        return cls('class', tuple(idx), text=classes[idx[0]] if len(set(idx)) == 1 else 'per-film classes', classes=classes)
+
+# %% ../nbs/09_explain.ipynb #c02e76df
+@patch
+def resolve(self:Target, logits:torch.Tensor)->Target:
+    "Pin the class of every film: the argmax for 'predicted', one index repeated for a batch"
+    n = len(logits)
+    if self.kind == 'contrast': return self
+    if self.kind == 'predicted': return replace(self, kind='class', pos=tuple(logits.argmax(1).tolist()))
+    if len(self.pos) == 1 and n != 1: return replace(self, pos=self.pos * n)
+    if len(self.pos) != n: raise ValueError(f'{len(self.pos)} target indices for {n} images')
+    return self
+
+@patch
+def score(self:Target, logits:torch.Tensor)->torch.Tensor:
+    "(B,) the explained score: the class's logit, or the contrast's log-odds logsumexp(pos) − logsumexp(neg)"
+    z = logits.float()
+    if self.kind == 'contrast': return z[:, list(self.pos)].logsumexp(1) - z[:, list(self.neg)].logsumexp(1)
+    return z.gather(1, torch.tensor(self.resolve(z).pos, device=z.device)[:, None])[:, 0]
+
+@patch
+def probability(self:Target, logits:torch.Tensor)->torch.Tensor:
+    "(B,) the score as a probability: the class's softmax, or the sigmoid of the contrast's log-odds (P(pos) / (P(pos) + P(neg)))"
+    if self.kind == 'contrast': return torch.sigmoid(self.score(logits))
+    return probabilities(logits).gather(1, torch.tensor(self.resolve(logits).pos, device=logits.device)[:, None])[:, 0]
+
+# %% ../nbs/09_explain.ipynb #ce071c2c
+@patch
+def captum(self:Target, model:nn.Module)->tuple:
+    "(forward function, target) in Captum's convention: the model and a class per film, or a one-score model for a contrast"
+    if self.kind == 'contrast': return ContrastiveScore(model, self.pos, self.neg), None
+    if self.kind == 'predicted': raise ValueError('resolve the predicted target on the logits first (Target.resolve)')
+    return model, list(self.pos)
+
+@patch
+def __getitem__(self:Target, i)->Target:
+    "The target of film `i`, of a slice of films, or of a list of film indices"
+    if self.kind != 'class' or len(self.pos) == 1: return self
+    if isinstance(i, slice): return replace(self, pos=self.pos[i])
+    return replace(self, pos=tuple(self.pos[j] for j in i) if isinstance(i, (list, tuple)) else (self.pos[i],))
+
+@patch
+def other(self:Target, seed:int=0)->Target:
+    "A random other class for every film, as in Quantus' RandomLogit (the class-sensitivity check explains it)"
+    if self.kind != 'class': raise ValueError(f'class sensitivity needs a class target, not the contrast {self.text!r}')
+    rng, k = np.random.default_rng(seed), len(self.classes)
+    return replace(self, pos=tuple(int((p + rng.integers(1, k)) % k) for p in self.pos), text='another class')
+
+@patch(as_prop=True)
+def indices(self:Target)->list:
+    "Class index per film of a resolved class target; None for a contrast"
+    return list(self.pos) if self.kind == 'class' else None
+
+# %% ../nbs/09_explain.ipynb #d6fd7904
+class FilmTarget:
+    "One film's `Target` in pytorch-grad-cam's convention: called on that film's (K,) logits, returns the explained probability"
+    def __init__(self, target:Target): self.target = target
+    def __call__(self, out:torch.Tensor)->torch.Tensor: return self.target.probability(out[None])[0]
+
+@patch
+def per_film(self:Target, n:int)->list:
+    "`n` `FilmTarget`s, one per film"
+    return [FilmTarget(self[i]) for i in range(n)]
 
 # %% ../nbs/09_explain.ipynb #00afabc6
 def gaussian_blur(x:torch.Tensor, sigma:float)->torch.Tensor:
@@ -88,24 +167,34 @@ def make_baseline(
 # %% ../nbs/09_explain.ipynb #5d5a4e71
 @dataclass
 class MethodSpec:
-    "An attribution method: the function and what callers need to know about it"
+    "An attribution method (or a reference map): the function, and everything callers need to know about it"
     name:str
-    fn:Callable                 # (model, x, target, **options) -> (B, C, H, W)
-    kind:str                    # gradient | layer | perturbation
-    needs_baseline:bool=False
-    cost:str=''                 # model evaluations per image, roughly
+    fn:Callable                 # (model, x, target, **options) -> (B, C, H, W) maps, or (maps, extras for `Attribution`)
+    kind:str                    # gradient | layer | perturbation | reference
+    baseline:str=None           # None | 'single' | 'distribution' (GradientSHAP: the blurred and the black film)
+    cost:str=''                 # model evaluations per film, in words
     needs_layer:bool=False      # uses the model's CAM layer
     description:str=''
+    fast:dict=field(default_factory=dict)   # options of whole-split runs, sanity checks and the API
+    @property
+    def needs_baseline(self)->bool: return self.baseline is not None
 
-METHODS = {}
+METHODS, REFERENCES = {}, {}
 
-def register_method(name, kind, needs_baseline=False, cost='', needs_layer=False, description=''):
-    "Decorator adding an attribution function to `METHODS`"
+def register_method(name:str, kind:str, *, baseline:str=None, cost:str='', needs_layer:bool=False, description:str='', fast:dict=None):
+    "Decorator adding an attribution function to `METHODS` (kind 'reference': to `REFERENCES`)"
+    reg = REFERENCES if kind == 'reference' else METHODS
     def deco(fn):
-        if name in METHODS: raise ValueError(f'attribution method {name!r} is already registered')
-        METHODS[name] = MethodSpec(name, fn, kind, needs_baseline, cost, needs_layer, description or (fn.__doc__ or '').strip())
+        if name in METHODS or name in REFERENCES: raise ValueError(f'attribution method {name!r} is already registered')
+        reg[name] = MethodSpec(name, fn, kind, baseline, cost, needs_layer, description or (fn.__doc__ or '').strip(), dict(fast or {}))
         return fn
     return deco
+
+def get_method(name:str)->MethodSpec:
+    "The `MethodSpec` of a method or reference map, with an error that lists the methods"
+    spec = METHODS.get(name) or REFERENCES.get(name)
+    if spec is None: raise ValueError(f'unknown attribution method {name!r}: choose from {", ".join(METHODS)}')
+    return spec
 
 def _cam_layer(model):
     "The CAM layer of an `XrayNet`, also when wrapped for a contrastive target"
@@ -114,41 +203,74 @@ def _cam_layer(model):
     return inner.cam_layer
 
 # %% ../nbs/09_explain.ipynb #b7186853
-@register_method('integrated_gradients', 'gradient', True, 'n_steps forward+backward', description='Integrated Gradients (Sundararajan et al. 2017), Gauss-Legendre steps')
-def integrated_gradients(model, x, target, baseline=None, n_steps=32, internal_batch_size=None):
-    attr, delta = IntegratedGradients(model).attribute(x, baseline, target=target, n_steps=n_steps, internal_batch_size=internal_batch_size,
-                                                       return_convergence_delta=True)
-    return attr, delta
+@contextmanager
+def _quiet_relu_hooks():
+    "Captum warns, on every call, that guided methods put hooks on ReLUs (and removes them after): expected here, not news"
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Setting backward hooks on ReLU', category=UserWarning)
+        yield
+
+def default_internal_batch(x:torch.Tensor)->int:
+    "Images × steps per IG forward pass: small on CPU (cache-friendly), large on GPU"
+    return 16 if x.device.type == 'cpu' else 128
+
+def _ig(model, x, target:Target, baseline, n_steps:int, internal_batch_size=None)->tuple:
+    "Captum's Integrated Gradients for a resolved `Target`: (attributions, signed completeness gaps)"
+    fwd, t = target.captum(model)
+    return IntegratedGradients(fwd).attribute(x, baseline, target=t, n_steps=n_steps, return_convergence_delta=True,
+                                              internal_batch_size=internal_batch_size or default_internal_batch(x))
+
+@register_method('integrated_gradients', 'gradient', baseline='single', cost='n_steps forward+backward', fast=dict(n_steps=32),
+                 description='Integrated Gradients (Sundararajan et al. 2017), Gauss-Legendre steps; n_steps="auto" stops at a completeness tolerance')
+def integrated_gradients(model, x, target, baseline=None, n_steps=32, internal_batch_size=None, tol:float=0.01, max_steps:int=256):
+    if n_steps == 'auto': attr, delta, n_steps = ig_auto(model, x, target, baseline, tol=tol, max_steps=max_steps, internal_batch_size=internal_batch_size)
+    else: attr, delta = _ig(model, x, target, baseline, n_steps, internal_batch_size)
+    return attr, dict(delta=delta.detach().abs().float().cpu(), n_steps=n_steps)
 
 @register_method('saliency', 'gradient', cost='1', description='Absolute input gradient (Simonyan et al. 2014)')
-def saliency(model, x, target): return Saliency(model).attribute(x, target=target, abs=True)
+def saliency(model, x, target):
+    fwd, t = target.captum(model)
+    return Saliency(fwd).attribute(x, target=t, abs=True)
 
-@register_method('smoothgrad', 'gradient', cost='nt_samples', description='SmoothGrad: gradients averaged over noisy copies (Smilkov et al. 2017)')
+@register_method('smoothgrad', 'gradient', cost='nt_samples', fast=dict(nt_samples=16),
+                 description='SmoothGrad: gradients averaged over noisy copies (Smilkov et al. 2017)')
 def smoothgrad(model, x, target, nt_samples=16, stdevs=0.15, nt_samples_batch_size=None):
-    return NoiseTunnel(Saliency(model)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, stdevs=stdevs, target=target,
-                                                  nt_samples_batch_size=nt_samples_batch_size, abs=False)
+    fwd, t = target.captum(model)
+    return NoiseTunnel(Saliency(fwd)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, stdevs=stdevs, target=t,
+                                                nt_samples_batch_size=nt_samples_batch_size, abs=False)
 
-@register_method('gradient_shap', 'gradient', True, 'n_samples', description='GradientSHAP: expected gradients from noisy baselines (Lundberg & Lee 2017)')
+@register_method('gradient_shap', 'gradient', baseline='distribution', cost='n_samples', fast=dict(n_samples=16),
+                 description='GradientSHAP: expected gradients from noisy baselines (Lundberg & Lee 2017)')
 def gradient_shap(model, x, target, baseline=None, n_samples=16, stdevs=0.1):
-    return GradientShap(model).attribute(x, baselines=baseline, n_samples=n_samples, stdevs=stdevs, target=target)
+    fwd, t = target.captum(model)
+    return GradientShap(fwd).attribute(x, baselines=baseline, n_samples=n_samples, stdevs=stdevs, target=t)
 
-@register_method('deeplift', 'gradient', True, '1', description='DeepLift rescale rule (Shrikumar et al. 2017)')
-def deeplift(model, x, target, baseline=None): return DeepLift(model).attribute(x, baseline, target=target)
+@register_method('deeplift', 'gradient', baseline='single', cost='1', description='DeepLift rescale rule (Shrikumar et al. 2017)')
+def deeplift(model, x, target, baseline=None):
+    fwd, t = target.captum(model)
+    return DeepLift(fwd).attribute(x, baseline, target=t)
 
 @register_method('input_x_gradient', 'gradient', cost='1', description='Input × gradient')
-def input_x_gradient(model, x, target): return InputXGradient(model).attribute(x, target=target)
+def input_x_gradient(model, x, target):
+    fwd, t = target.captum(model)
+    return InputXGradient(fwd).attribute(x, target=t)
 
 @register_method('guided_backprop', 'gradient', cost='1', description='Guided backpropagation (Springenberg et al. 2015)')
-def guided_backprop(model, x, target): return GuidedBackprop(model).attribute(x, target=target)
+def guided_backprop(model, x, target):
+    fwd, t = target.captum(model)
+    with _quiet_relu_hooks(): return GuidedBackprop(fwd).attribute(x, target=t)
 
 # %% ../nbs/09_explain.ipynb #dbf3c471
 @register_method('gradcam', 'layer', cost='1', needs_layer=True, description='Grad-CAM on the CAM layer, upsampled (Selvaraju et al. 2017)')
 def gradcam(model, x, target):
-    a = LayerGradCam(model, _cam_layer(model)).attribute(x, target=target, relu_attributions=True)
+    fwd, t = target.captum(model)
+    a = LayerGradCam(fwd, _cam_layer(fwd)).attribute(x, target=t, relu_attributions=True)
     return LayerAttribution.interpolate(a, tuple(x.shape[-2:]), interpolate_mode='bilinear')
 
 @register_method('guided_gradcam', 'layer', cost='2', needs_layer=True, description='Guided backprop × Grad-CAM (Selvaraju et al. 2017)')
-def guided_gradcam(model, x, target): return GuidedGradCam(model, _cam_layer(model)).attribute(x, target=target)
+def guided_gradcam(model, x, target):
+    fwd, t = target.captum(model)
+    with _quiet_relu_hooks(): return GuidedGradCam(fwd, _cam_layer(fwd)).attribute(x, target=t)
 
 # %% ../nbs/09_explain.ipynb #f0344223
 def _grid_mask(h:int, w:int, cells:int, device=None)->torch.Tensor:
@@ -163,26 +285,36 @@ def superpixels(x:torch.Tensor, n_segments:int=40, compactness:float=0.1)->torch
     segs = [slic((a - a.min()) / (np.ptp(a) + 1e-8), n_segments=n_segments, compactness=compactness, channel_axis=None, start_label=0) for a in g]
     return torch.from_numpy(np.stack(segs))[:, None].long().to(x.device)
 
-@register_method('occlusion', 'perturbation', True, '(H/stride)·(W/stride)', description='Occlusion with the baseline (Zeiler & Fergus 2014)')
+@register_method('occlusion', 'perturbation', baseline='single', cost='(H/stride)·(W/stride)', description='Occlusion with the baseline (Zeiler & Fergus 2014)')
 def occlusion(model, x, target, baseline=None, window=None, stride=None, perturbations_per_eval=32):
     h = x.shape[-1]; window = window or max(4, h // 8); stride = stride or max(2, window // 2)
-    return Occlusion(model).attribute(x, sliding_window_shapes=(x.shape[1], window, window), strides=(x.shape[1], stride, stride),
-                                      baselines=baseline, target=target, perturbations_per_eval=perturbations_per_eval)
+    fwd, t = target.captum(model)
+    return Occlusion(fwd).attribute(x, sliding_window_shapes=(x.shape[1], window, window), strides=(x.shape[1], stride, stride),
+                                    baselines=baseline, target=t, perturbations_per_eval=perturbations_per_eval)
 
-@register_method('feature_ablation', 'perturbation', True, 'cells²', description='Ablation of grid cells to the baseline')
+@register_method('feature_ablation', 'perturbation', baseline='single', cost='cells²', description='Ablation of grid cells to the baseline')
 def feature_ablation(model, x, target, baseline=None, cells=8, perturbations_per_eval=32):
     mask = _grid_mask(x.shape[-2], x.shape[-1], cells, x.device).expand(x.shape[0], 1, -1, -1)
-    return FeatureAblation(model).attribute(x, baselines=baseline, target=target, feature_mask=mask, perturbations_per_eval=perturbations_per_eval)
+    fwd, t = target.captum(model)
+    return FeatureAblation(fwd).attribute(x, baselines=baseline, target=t, feature_mask=mask, perturbations_per_eval=perturbations_per_eval)
 
-@register_method('lime', 'perturbation', True, 'n_samples', description='LIME on SLIC superpixels (Ribeiro et al. 2016)')
+@register_method('lime', 'perturbation', baseline='single', cost='n_samples', fast=dict(n_samples=96),
+                 description='LIME on SLIC superpixels (Ribeiro et al. 2016)')
 def lime(model, x, target, baseline=None, n_samples=64, n_segments=40, perturbations_per_eval=16):
     masks, out = superpixels(x, n_segments), []
     for i in range(len(x)):   # Captum's LIME explains one input at a time
-        t = None if target is None else target[i]
+        fwd, t = target[i].captum(model)
         b = baseline[i:i + 1] if isinstance(baseline, torch.Tensor) else baseline
-        out.append(Lime(model).attribute(x[i:i + 1], baselines=b, target=t, feature_mask=masks[i:i + 1], n_samples=n_samples,
-                                         perturbations_per_eval=perturbations_per_eval))
+        out.append(Lime(fwd).attribute(x[i:i + 1], baselines=b, target=t, feature_mask=masks[i:i + 1], n_samples=n_samples,
+                                       perturbations_per_eval=perturbations_per_eval))
     return torch.cat(out)
+
+# %% ../nbs/09_explain.ipynb #eac5e423
+@register_method('edge', 'reference', cost='0', description="Sobel edge magnitude of the film: depends on the image alone (the sanity checks' reference)")
+def edge(model, x, target):
+    from skimage.filters import sobel
+    g = x.detach().mean(1).cpu().numpy()
+    return torch.from_numpy(np.stack([sobel(a) for a in g]))[:, None].float().to(x.device)
 
 # %% ../nbs/09_explain.ipynb #c1660b3d
 @dataclass
@@ -191,8 +323,7 @@ class Attribution:
     maps:torch.Tensor            # (B, H, W): channels summed (the input is one gray channel repeated)
     raw:torch.Tensor             # (B, C, H, W) as the method returned them (layer maps upsampled, C = 1)
     method:str
-    target:str                   # the target as asked ('predicted', 'virus', 'bacteria - virus', …)
-    target_idx:list              # class index per image, or None for contrastive targets
+    target:Target                # resolved: the class of every film, or the contrast (str(target) is the target as asked)
     probs:torch.Tensor           # (B, K) softmax probabilities
     classes:tuple=CLASSES
     options:dict=field(default_factory=dict)
@@ -200,13 +331,15 @@ class Attribution:
     n_steps:int=None             # IG steps used
 
     @property
+    def target_idx(self)->list: return self.target.indices
+    @property
     def predicted(self)->list: return [self.classes[i] for i in self.probs.argmax(1).tolist()]
     def __len__(self): return len(self.maps)
-    def __getitem__(self, i:int)->'Attribution':
+    def __getitem__(self, i:int)->Attribution:
         "The attribution of image `i` (a batch of one)"
         sl = slice(i, i + 1)
-        return Attribution(self.maps[sl], self.raw[sl], self.method, self.target, None if self.target_idx is None else self.target_idx[sl],
-                           self.probs[sl], self.classes, self.options, None if self.delta is None else self.delta[sl], self.n_steps)
+        return replace(self, maps=self.maps[sl], raw=self.raw[sl], target=self.target[sl], probs=self.probs[sl],
+                       delta=None if self.delta is None else self.delta[sl])
 
 # %% ../nbs/09_explain.ipynb #1fc4354b
 def _prepare(model:nn.Module):
@@ -223,9 +356,12 @@ def _prepare(model:nn.Module):
         model.train(training)
     return restore
 
-def default_internal_batch(x:torch.Tensor)->int:
-    "Images × steps per IG forward pass: small on CPU (cache-friendly), large on GPU"
-    return 16 if x.device.type == 'cpu' else 128
+def _baselines(spec:MethodSpec, x:torch.Tensor, kind, model)->torch.Tensor:
+    "The reference input(s) `spec` asks for, in the model's normalisation"
+    pp = getattr(model, 'preprocess', None)
+    ms = (pp.mean, pp.std) if pp else ()
+    b = make_baseline(x, kind, *ms)
+    return torch.cat([b, make_baseline(x, 'black', *ms)]) if spec.baseline == 'distribution' else b
 
 # %% ../nbs/09_explain.ipynb #95137e83
 def _check_input(model, x):
@@ -234,70 +370,48 @@ def _check_input(model, x):
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f'images must have shape (B, 3, H, W) (normalised, gray repeated to 3 channels), got {tuple(x.shape)}')
     if min(x.shape[-2:]) < 8: raise ValueError(f'images of {tuple(x.shape[-2:])} pixels are too small to explain')
-    return x.to(next(model.parameters()).device, torch.float32)
+    return x.detach().to(next(model.parameters()).device, torch.float32)
 
 def explain(
     model:nn.Module,           # a `tensor → logits` model (an XrayNet, or any nn.Module with `classes`)
     images:torch.Tensor,       # (B, 3, H, W) normalised inputs (or one (3, H, W) image)
-    method:str='integrated_gradients', # a key of `METHODS`
-    target='predicted',        # 'predicted', a class name or index, one index per image, or a contrastive 'A - B'
+    method:str='integrated_gradients', # a key of `METHODS` (or of `REFERENCES`)
+    target='predicted',        # 'predicted', a class name or index, one index per image, a contrastive 'A - B', or a `Target`
     baseline='blurred',        # 'blurred' | 'black' | 'mean' | tensor — for methods that need one
     **options,                 # passed to the method (n_steps, nt_samples, window, …)
 )->Attribution:
     "Attribute the model's score for `target` to the pixels of `images` with `method`"
-    if method not in METHODS: raise ValueError(f'unknown attribution method {method!r}: choose from {", ".join(METHODS)}')
-    spec, classes = METHODS[method], tuple(getattr(model, 'classes', CLASSES))
-    x = _check_input(model, images)
-    kind, value = parse_target(target, classes)
+    spec, classes = get_method(method), tuple(getattr(model, 'classes', CLASSES))
+    x, tgt = _check_input(model, images), Target.parse(target, classes)
     if spec.needs_layer: _cam_layer(model)
     restore = _prepare(model)
     try:
-        with torch.inference_mode(): probs = model(x).float().softmax(-1)
-        fwd, tgt = model, None
-        if kind == 'contrast': fwd = ContrastiveScore(model, *value)
-        elif kind == 'classes':
-            if len(value) != len(x): raise ValueError(f'{len(value)} target indices for {len(x)} images')
-            tgt = value
-        else: tgt = probs.argmax(1).tolist() if kind == 'predicted' else [value] * len(x)
-        opts = dict(options)
-        pp = getattr(model, 'preprocess', None)
-        if spec.needs_baseline:
-            opts['baseline'] = make_baseline(x, baseline, *((pp.mean, pp.std) if pp else ()))
-            if method == 'gradient_shap': opts['baseline'] = torch.cat([opts['baseline'], make_baseline(x, 'black', *((pp.mean, pp.std) if pp else ()))])
-        delta, n_steps = None, None
-        if method == 'integrated_gradients':
-            opts.setdefault('internal_batch_size', default_internal_batch(x))
-            if opts.get('n_steps') == 'auto': raw, delta, n_steps = ig_auto(fwd, x, tgt, **{k: v for k, v in opts.items() if k != 'n_steps'})
-            else:
-                n_steps = opts.setdefault('n_steps', 32)
-                raw, delta = spec.fn(fwd, x, tgt, **opts)
-            delta = delta.detach().abs().float()
-        else: raw = spec.fn(fwd, x, tgt, **opts)
+        with torch.inference_mode(): logits = model(x)
+        tgt, probs = tgt.resolve(logits), probabilities(logits).cpu()
+        kw = dict(options, baseline=_baselines(spec, x, baseline, model)) if spec.needs_baseline else options
+        out = spec.fn(model, x.requires_grad_(spec.kind in ('gradient', 'layer')), tgt, **kw)
     finally: restore()
+    raw, extras = out if isinstance(out, tuple) else (out, {})
     raw = raw.detach().float()
-    shown = {k: v for k, v in options.items()}
-    return Attribution(raw.sum(1), raw, method, target if isinstance(target, str) else ('classes' if kind == 'classes' else str(target)), tgt, probs.cpu(), classes,
-                       dict(shown, baseline=baseline if isinstance(baseline, str) else 'tensor'), None if delta is None else delta.cpu(), n_steps)
+    return Attribution(raw.sum(1), raw, method, tgt, probs, classes, dict(options, baseline=baseline if isinstance(baseline, str) else 'tensor'),
+                       **extras)
 
 # %% ../nbs/09_explain.ipynb #2423ee2a
 def _ig_ok(delta, gap, tol, atol, reduce):
     ok = delta.abs() <= tol * gap + atol
     return bool(ok.all()) if reduce == 'all' else bool(delta.abs().mean() <= (tol * gap + atol).mean())
 
-def ig_auto(model, x, target, baseline=None, tol:float=0.01, atol:float=1e-4, start:int=8, max_steps:int=256,
+def ig_auto(model, x, target:Target, baseline=None, tol:float=0.01, atol:float=1e-4, start:int=8, max_steps:int=256,
             internal_batch_size=None, probe:int=2, reduce:str='all'):
     "Integrated Gradients with the fewest steps (8, 16, 32, …) whose completeness gap meets tol·|f(x) − f(baseline)| + atol"
-    with torch.inference_mode():
-        f = lambda z: model(z).float() if target is None else model(z).float().gather(1, torch.tensor(target, device=z.device)[:, None])
-        gap = (f(x) - f(baseline)).abs().squeeze(1)
+    with torch.inference_mode(): gap = (target.score(model(x)) - target.score(model(baseline))).abs()
     n, k = start, min(probe, len(x))
-    sub = lambda v: None if v is None else v[:k]
     while k < len(x) and n < max_steps:          # calibrate the step count on a few films first: cheap
-        _, d = integrated_gradients(model, x[:k], sub(target), sub(baseline), n, internal_batch_size)
+        _, d = _ig(model, x[:k], target[:k], None if baseline is None else baseline[:k], n, internal_batch_size)
         if _ig_ok(d, gap[:k], tol, atol, reduce): break
         n *= 2
     while True:                                  # then the whole batch, doubling again only if needed
-        attr, delta = integrated_gradients(model, x, target, baseline, n, internal_batch_size)
+        attr, delta = _ig(model, x, target, baseline, n, internal_batch_size)
         if _ig_ok(delta, gap, tol, atol, reduce) or n >= max_steps: return attr, delta, n
         n *= 2
 

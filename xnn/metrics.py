@@ -11,7 +11,7 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassAUROC, Mu
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['classification_metrics', 'flatten_metrics', 'bootstrap_ci', 'metrics_report']
+__all__ = ['classification_metrics', 'flatten_metrics', 'probabilities', 'bootstrap_ci', 'mean_ci', 'metrics_report']
 
 # %% ../nbs/05_metrics.ipynb #492d0dad
 def classification_metrics(
@@ -36,6 +36,13 @@ def flatten_metrics(
         if v.ndim == 0: out[k] = v.item()
         else: out.update({f'{k}_{c}': x.item() for c, x in zip(classes, v)})
     return out
+
+# %% ../nbs/05_metrics.ipynb #22dc84f0
+def probabilities(
+    logits:torch.Tensor,  # (B, K) class scores of a `tensor → logits` model
+)->torch.Tensor:          # (B, K) float32, each row sums to 1
+    "Class probabilities from logits: the one softmax in xnn"
+    return logits.float().softmax(-1)
 
 # %% ../nbs/05_metrics.ipynb #21477e82
 def _confusions(y:np.ndarray, pred:np.ndarray, idx:np.ndarray, k:int)->np.ndarray:
@@ -72,6 +79,24 @@ def bootstrap_ci(
                 if len(np.unique(y[i])) == k]
         out['auroc'] = np.percentile(aucs, q).tolist() if aucs else [float('nan')] * 2
     return out
+
+# %% ../nbs/05_metrics.ipynb #23fb1785
+def mean_ci(
+    values,               # per-film scores (NaN: not defined for that film)
+    n_boot:int=2000,      # resamples
+    alpha:float=0.05,     # 1 - confidence level
+    seed:int=0,
+)->tuple:                 # (mean, low, high, n): NaN bounds when fewer than two films
+    "Mean of `values` with its percentile-bootstrap interval"
+    from scipy.stats import bootstrap
+    v = np.asarray(values, dtype=np.float64); v = v[np.isfinite(v)]
+    n, nan = len(v), float('nan')
+    if n == 0: return nan, nan, nan, 0
+    m = float(v.mean())
+    if n < 2: return m, nan, nan, n
+    if np.ptp(v) == 0: return m, m, m, n         # every resample has the same mean
+    r = bootstrap((v,), np.mean, n_resamples=n_boot, confidence_level=1 - alpha, method='percentile', random_state=seed)
+    return m, float(r.confidence_interval.low), float(r.confidence_interval.high), n
 
 # %% ../nbs/05_metrics.ipynb #b302c980
 def metrics_report(

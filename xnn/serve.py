@@ -15,7 +15,8 @@ from torchvision import tv_tensors
 from . import __version__
 from .core import MAX_PIXELS, XrayLoadError, cli_errors, file_digest, load_xray
 from .data.loaders import build_transforms
-from .explain import METHODS, explain, overlay, parse_target
+from .explain import METHODS, Target, explain, overlay
+from .metrics import probabilities
 from .train import load_classifier
 import asyncio
 try:
@@ -114,7 +115,7 @@ class Service:
 
     @torch.inference_mode()
     def _forward(self, xb:torch.Tensor)->torch.Tensor:
-        return self.model(xb.to(next(self.model.parameters()).device)).float().softmax(-1).cpu()   # the one softmax
+        return probabilities(self.model(xb.to(next(self.model.parameters()).device))).cpu()   # the one softmax
 
     def prepare(self, data:bytes, name:str='upload')->torch.Tensor:
         "Model input of an upload; `APIError` for anything unusable"
@@ -134,12 +135,13 @@ def check_request(method:str, target:str, classes)->None:
     "422 for an unknown method or an unparseable target"
     if method not in METHODS:
         raise APIError(422, 'bad_method', f'unknown attribution method {method!r}: choose from {", ".join(METHODS)}')
-    try: parse_target(target, classes)
+    try: Target.parse(target, classes)
     except ValueError as e: raise APIError(422, 'bad_target', f'bad target {target!r}: {e}') from None
 
 def run_explanation(svc:Service, x:torch.Tensor, method:str, target:str='predicted', steps:int=32, mode:str='signed')->dict:
     "Attribution of one input, its overlay as PNG bytes, probabilities and (for IG) the completeness gap"
-    opts = dict(n_steps=steps) if method == 'integrated_gradients' else {}
+    fast = METHODS[method].fast                    # the method's own quick options; `steps` sets IG's step count
+    opts = {**fast, **({'n_steps': steps} if 'n_steps' in fast else {})}
     a = explain(svc.xmodel, x[None], method, target, **opts)
     buf = io.BytesIO(); overlay(film_of(x, svc.model), a.maps[0], mode).save(buf, 'PNG')
     p = a.probs[0].numpy()

@@ -9,7 +9,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import lightning as L
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassConfusionMatrix
-from .metrics import classification_metrics, flatten_metrics
+from .metrics import classification_metrics, flatten_metrics, probabilities
 from .models import XrayNet, model_meta, rebuild
 
 # %% auto #0
@@ -59,7 +59,7 @@ class XrayClassifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         self.log(f'{stage}/loss', self._loss(logits, y), on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
-        probs = logits.softmax(-1)
+        probs = probabilities(logits)
         metrics.update(probs, y)
         if stage == 'val': self.val_cm.update(probs, y)
 
@@ -82,7 +82,7 @@ class XrayClassifier(L.LightningModule):
 
     def predict_step(self, batch, i):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch['image']
-        return self(x).softmax(-1)
+        return probabilities(self(x))
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -140,7 +140,7 @@ def predict_probs(
     ps, ys = [], []
     for b in loader:
         x, y = (b['image'], b['label']) if isinstance(b, dict) else b
-        ps.append(model(x.to(device)).float().softmax(-1).cpu()); ys.append(y)
+        ps.append(probabilities(model(x.to(device))).cpu()); ys.append(y)
     return torch.cat(ps).numpy(), torch.cat(ys).numpy()
 
 # %% ../nbs/06_train.ipynb #8b9c710e
