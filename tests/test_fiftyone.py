@@ -1,7 +1,8 @@
 """FiftyOne on its own MongoDB: a dataset from the synthetic data, predictions, heat maps, saved views, and the App
 served by `xnn_fiftyone` on a free loopback port. Every dataset made here is deleted afterwards."""
-import os, subprocess
-import pytest
+import json, os, shutil, subprocess
+from pathlib import Path
+import pandas as pd, pytest
 from conftest import free_port, script, stop, wait_http
 
 os.environ.setdefault('FIFTYONE_DO_NOT_TRACK', 'true')
@@ -24,8 +25,10 @@ def setup(tmp_path_factory):
 
 def test_dataset_predictions_heatmaps_views(setup):
     import fiftyone as fo
+    from fiftyone import ViewField as F
     from xnn.fiftyone import add_explanations, add_predictions, build_dataset, save_views
     from xnn.report import explain_split
+    from xnn.trust import FLAGS, METRICS
     d, ann, ck = setup
     name = f'xnn-test-{os.getpid()}-a'
     ds = build_dataset(d / 'data', name)
@@ -44,7 +47,36 @@ def test_dataset_predictions_heatmaps_views(setup):
     s = hm.first()
     assert s.heatmap_integrated_gradients.map.shape == (s.metadata.height, s.metadata.width)
     assert abs(s.heatmap_integrated_gradients.map).max() <= 1
+    # trust fields from the schema: every metric and flag per method, the chance rates per film, the sanity verdicts
+    schema = reloaded.get_field_schema()
+    for m in ('integrated_gradients', 'gradcam'):
+        for k in METRICS: assert isinstance(schema[f'{m}_{k}'], fo.FloatField), (m, k)
+        for k in FLAGS: assert isinstance(schema[f'{m}_{k}'], fo.BooleanField), (m, k)
+        assert isinstance(schema[f'{m}_sanity'], fo.StringField)
+    for c in (m.chance_column for m in METRICS.values() if m.chance): assert isinstance(schema[c], fo.FloatField), c
+    metrics = pd.read_csv(d / 'expl/metrics.csv')
+    sanity = json.loads((d / 'expl/sanity.json').read_text())
+    sick = reloaded.match(F('ground_truth.label') != 'normal').exists('heatmap_gradcam').first()
+    row = metrics[(metrics.method == 'gradcam') & (metrics.path == str(Path(sick.filepath).relative_to(d / 'data')))].iloc[0]
+    assert sick.gradcam_pointing_game_strict == pytest.approx(row.pointing_game_strict)
+    assert sick.pointing_game_chance == pytest.approx(row.pointing_game_chance) and sick.pointing_game_chance > 0
+    assert sick.gradcam_sanity == sanity['verdicts']['gradcam'] and sick.integrated_gradients_sanity == sanity['verdicts']['integrated_gradients']
+    assert reloaded.info['xnn_sanity'] == sanity['checks']                # per-check verdicts, readable from the dataset
+    assert reloaded.info['xnn_sanity']['gradcam']['mprt_top']['verdict'] in ('passes', 'fails')
+    failing = {m for m, v in sanity['verdicts'].items() if v == 'fails'}
+    assert set(reloaded.distinct('sanity_failed')) == {bool(failing)}
     assert set(save_views(reloaded)) == {'misclassified', 'low confidence', 'failed sanity check', 'shortcut suspected'}
+    assert len(reloaded.load_saved_view('failed sanity check')) == (5 if failing else 0)
+    # the view follows the battery's verdicts, not the first format's model_randomisation entry
+    shutil.copytree(d / 'expl', d / 'expl_fails')
+    fails = dict(sanity, verdicts={m: 'fails' for m in sanity['verdicts']},
+                 checks={m: c | dict(mprt_top=c['mprt_top'] | dict(value=0.99, verdict='fails')) for m, c in sanity['checks'].items()},
+                 model_randomisation={m: r | dict(verdict='passes') for m, r in sanity['model_randomisation'].items()})
+    (d / 'expl_fails/sanity.json').write_text(json.dumps(fails))
+    add_explanations(reloaded, d / 'expl_fails'); save_views(reloaded)
+    again = fo.load_dataset(name)
+    assert len(again.load_saved_view('failed sanity check')) == 5 and set(again.distinct('gradcam_sanity')) == {'fails'}
+    assert again.info['xnn_sanity']['gradcam']['mprt_top'] == dict(fails['checks']['gradcam']['mprt_top'])
     assert len(build_dataset(d / 'data', name)) == len(ann)                # re-running updates, no duplicates
     assert fo.load_dataset(name).has_field('heatmap_gradcam')              # and keeps what was added
 

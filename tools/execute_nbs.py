@@ -3,6 +3,9 @@
 Usage: python tools/execute_nbs.py [nbs/NAME.ipynb ...]   (default: every notebook in nbs/)
 Outputs that mention temporary folders, progress bars, stderr streams and widget-state blobs are removed, so that a
 re-run on another machine changes only what really changed. Run `nbdev_clean` afterwards.
+
+The kernel runs with `XNN_SAVE_RESULTS=1` in its environment: notebooks that produce results for the README (the trust
+tutorial writes nbs/tutorials/results/) save them only when it is set, so `nbdev_test` and CI never write into the repository.
 """
 import os, re, sys
 from pathlib import Path
@@ -23,7 +26,8 @@ def keep(o)->bool:
 
 def execute(path:Path):
     nb = nbformat.read(path, as_version=4)
-    env = dict(os.environ, PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}", MPLBACKEND='module://matplotlib_inline.backend_inline')
+    env = dict(os.environ, PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}", MPLBACKEND='module://matplotlib_inline.backend_inline',
+               XNN_SAVE_RESULTS='1')
     os.environ.update(env)
     NotebookClient(nb, timeout=1800, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}}).execute()
     for c in nb.cells:

@@ -33,13 +33,11 @@ def _class_set(name:str, classes)->tuple:
     return tuple(classes.index(n) for n in names)
 
 class ContrastiveScore(nn.Module):
-    "Wrap a logits model so it returns one score: logsumexp(logits[pos]) - logsumexp(logits[neg])"
-    def __init__(self, model:nn.Module, pos, neg):
+    "A logits model as one score per film, a contrastive `Target`'s log-odds: the forward function Captum attributes"
+    def __init__(self, model:nn.Module, target):
         super().__init__()
-        self.model, self.pos, self.neg = model, list(pos), list(neg)
-    def forward(self, x):
-        z = self.model(x)
-        return (z[:, self.pos].logsumexp(1) - z[:, self.neg].logsumexp(1))[:, None]
+        self.model, self.target = model, target
+    def forward(self, x): return self.target.score(self.model(x))[:, None]
 
 # %% ../nbs/09_explain.ipynb #0e9c7255
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ def probability(self:Target, logits:torch.Tensor)->torch.Tensor:
 @patch
 def captum(self:Target, model:nn.Module)->tuple:
     "(forward function, target) in Captum's convention: the model and a class per film, or a one-score model for a contrast"
-    if self.kind == 'contrast': return ContrastiveScore(model, self.pos, self.neg), None
+    if self.kind == 'contrast': return ContrastiveScore(model, self), None
     if self.kind == 'predicted': raise ValueError('resolve the predicted target on the logits first (Target.resolve)')
     return model, list(self.pos)
 
@@ -204,10 +202,11 @@ def _cam_layer(model):
 
 # %% ../nbs/09_explain.ipynb #b7186853
 @contextmanager
-def _quiet_relu_hooks():
-    "Captum warns, on every call, that guided methods put hooks on ReLUs (and removes them after): expected here, not news"
+def _quiet_hooks():
+    "Captum warns, on every call, that DeepLift and the guided methods put hooks on activations (and remove them after): expected here, not news"
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='Setting backward hooks on ReLU', category=UserWarning)
+        warnings.filterwarnings('ignore', message=r'Setting forward, backward hooks and attributes on non-linear', category=UserWarning)
         yield
 
 def default_internal_batch(x:torch.Tensor)->int:
@@ -222,8 +221,9 @@ def _ig(model, x, target:Target, baseline, n_steps:int, internal_batch_size=None
 
 @register_method('integrated_gradients', 'gradient', baseline='single', cost='n_steps forward+backward', fast=dict(n_steps=32),
                  description='Integrated Gradients (Sundararajan et al. 2017), Gauss-Legendre steps; n_steps="auto" stops at a completeness tolerance')
-def integrated_gradients(model, x, target, baseline=None, n_steps=32, internal_batch_size=None, tol:float=0.01, max_steps:int=256):
-    if n_steps == 'auto': attr, delta, n_steps = ig_auto(model, x, target, baseline, tol=tol, max_steps=max_steps, internal_batch_size=internal_batch_size)
+def integrated_gradients(model, x, target, baseline=None, n_steps=32, internal_batch_size=None, **auto):
+    if n_steps == 'auto': attr, delta, n_steps = ig_auto(model, x, target, baseline, internal_batch_size=internal_batch_size, **auto)
+    elif auto: raise ValueError(f'integrated_gradients options {", ".join(auto)} apply only with n_steps="auto"')
     else: attr, delta = _ig(model, x, target, baseline, n_steps, internal_batch_size)
     return attr, dict(delta=delta.detach().abs().float().cpu(), n_steps=n_steps)
 
@@ -248,7 +248,7 @@ def gradient_shap(model, x, target, baseline=None, n_samples=16, stdevs=0.1):
 @register_method('deeplift', 'gradient', baseline='single', cost='1', description='DeepLift rescale rule (Shrikumar et al. 2017)')
 def deeplift(model, x, target, baseline=None):
     fwd, t = target.captum(model)
-    return DeepLift(fwd).attribute(x, baseline, target=t)
+    with _quiet_hooks(): return DeepLift(fwd).attribute(x, baseline, target=t)
 
 @register_method('input_x_gradient', 'gradient', cost='1', description='Input × gradient')
 def input_x_gradient(model, x, target):
@@ -258,7 +258,7 @@ def input_x_gradient(model, x, target):
 @register_method('guided_backprop', 'gradient', cost='1', description='Guided backpropagation (Springenberg et al. 2015)')
 def guided_backprop(model, x, target):
     fwd, t = target.captum(model)
-    with _quiet_relu_hooks(): return GuidedBackprop(fwd).attribute(x, target=t)
+    with _quiet_hooks(): return GuidedBackprop(fwd).attribute(x, target=t)
 
 # %% ../nbs/09_explain.ipynb #dbf3c471
 @register_method('gradcam', 'layer', cost='1', needs_layer=True, description='Grad-CAM on the CAM layer, upsampled (Selvaraju et al. 2017)')
@@ -270,7 +270,7 @@ def gradcam(model, x, target):
 @register_method('guided_gradcam', 'layer', cost='2', needs_layer=True, description='Guided backprop × Grad-CAM (Selvaraju et al. 2017)')
 def guided_gradcam(model, x, target):
     fwd, t = target.captum(model)
-    with _quiet_relu_hooks(): return GuidedGradCam(fwd, _cam_layer(fwd)).attribute(x, target=t)
+    with _quiet_hooks(): return GuidedGradCam(fwd, _cam_layer(fwd)).attribute(x, target=t)
 
 # %% ../nbs/09_explain.ipynb #f0344223
 def _grid_mask(h:int, w:int, cells:int, device=None)->torch.Tensor:
@@ -378,9 +378,14 @@ def explain(
     method:str='integrated_gradients', # a key of `METHODS` (or of `REFERENCES`)
     target='predicted',        # 'predicted', a class name or index, one index per image, a contrastive 'A - B', or a `Target`
     baseline='blurred',        # 'blurred' | 'black' | 'mean' | tensor — for methods that need one
+    seed:int=None,             # seed the random draws of stochastic methods (SmoothGrad, GradientSHAP, LIME) for this call only
     **options,                 # passed to the method (n_steps, nt_samples, window, …)
 )->Attribution:
     "Attribute the model's score for `target` to the pixels of `images` with `method`"
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return explain(model, images, method, target, baseline, **options)
     spec, classes = get_method(method), tuple(getattr(model, 'classes', CLASSES))
     x, tgt = _check_input(model, images), Target.parse(target, classes)
     if spec.needs_layer: _cam_layer(model)

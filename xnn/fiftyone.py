@@ -10,10 +10,11 @@ import numpy as np, pandas as pd
 from PIL import Image
 from .core import cli_errors
 from .data.wrangle import read_annotations
+from .trust import FLAGS, METRICS
 
 # %% auto #0
-__all__ = ['TRUST_FIELDS', 'dataset_name', 'build_dataset', 'add_predictions', 'unletterbox', 'add_explanations', 'save_views',
-           'launch', 'fiftyone_parser', 'xnn_fiftyone']
+__all__ = ['CHANCE_FIELDS', 'dataset_name', 'build_dataset', 'add_predictions', 'unletterbox', 'trust_fields', 'sanity_fields',
+           'add_explanations', 'save_views', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
 
 # %% ../nbs/12_fiftyone.ipynb #8ee3a018
 def _fo():
@@ -98,39 +99,83 @@ def unletterbox(
     return np.asarray(Image.fromarray(a.astype(np.float32), 'F').resize((w, h), Image.BILINEAR))
 
 # %% ../nbs/12_fiftyone.ipynb #8390de10
-TRUST_FIELDS = ('pointing_game', 'relevance_mass', 'deletion_auc', 'insertion_auc', 'marker_share', 'marker_flag', 'border_flag')
+def trust_fields(
+    method:str,   # an attribution method of the run
+)->dict:          # sample field → its metrics.csv column
+    "The sample fields of `method`'s per-film trust metrics and shortcut flags: `<method>_<column>` for every `METRICS` and `FLAGS` column"
+    return {f'{method}_{k}': k for k in (*METRICS, *FLAGS)}
 
-def add_explanations(ds, expl_dir, fit:str=None):
-    "Attach the maps and trust metrics of an `xnn_explain` run to `ds`"
+CHANCE_FIELDS = tuple(m.chance_column for m in METRICS.values() if m.chance)   # per film: every method meets the same map without information
+
+def _field_type(fo, column:str):
+    "FiftyOne field class of a metrics.csv column: flags are yes/no, metrics and chance rates numbers"
+    return fo.BooleanField if column in FLAGS else fo.FloatField
+
+def _field_value(column:str, v):
+    "A metrics.csv value as the field stores it (a missing value — e.g. the pointing game of a normal film — is None)"
+    return None if pd.isna(v) else bool(v) if column in FLAGS else float(v)
+
+# %% ../nbs/12_fiftyone.ipynb #1ca32b51
+def sanity_fields(
+    sanity:dict,   # sanity.json of an explanation run
+    methods,       # the methods of a film
+)->dict:           # `<method>_sanity` → the method's overall verdict
+    "Each method's overall sanity verdict as a sample field ('not run' where the battery did not run)"
+    return {f'{m}_sanity': sanity.get('verdicts', {}).get(m, 'not run') for m in methods}
+
+# %% ../nbs/12_fiftyone.ipynb #97c24500
+def _checkpoint_fit(sanity:dict)->str:
+    "How the run's checkpoint fitted films into its square input ('pad' when the checkpoint is not at hand)"
+    from xnn.train import read_checkpoint
+    ck = sanity.get('checkpoint')
+    return read_checkpoint(ck)['meta']['preprocess']['fit'] if ck and Path(ck).exists() else 'pad'
+
+def _declare_fields(ds, columns:dict, methods):
+    "Declare the metric, chance and sanity fields, so films without a value (normal films) can hold None"
+    fo = _fo()
+    for f, c in columns.items():
+        if not ds.has_sample_field(f): ds.add_sample_field(f, _field_type(fo, c))
+    for f in sanity_fields({}, methods):
+        if not ds.has_sample_field(f): ds.add_sample_field(f, fo.StringField)
+
+def _add_heatmaps(s, expl_dir:Path, rows:pd.DataFrame, fit:str):
+    "`heatmap_<method>` of one sample from the stored maps, on the film's pixels"
     fo = _fo()
     from xnn.explain import _norm_map
     from xnn.report import map_file
+    for r in rows.itertuples():
+        f = map_file(expl_dir, r.path, r.method)
+        if f.exists():
+            a = unletterbox(np.load(f)['attribution'].astype(np.float32), s.metadata.width, s.metadata.height, fit)
+            s[f'heatmap_{r.method}'] = fo.Heatmap(map=_norm_map(a).astype(np.float32), range=[-1, 1])
+
+# %% ../nbs/12_fiftyone.ipynb #3802645c
+def add_explanations(
+    ds,                # dataset of the run's data folder (`build_dataset`)
+    expl_dir,          # output folder of `xnn_explain`
+    fit:str=None,      # how films were fitted to the model's input (default: read from the run's checkpoint)
+):                     # the view of the explained films
+    "Attach the maps, trust metrics, chance rates and sanity verdicts of an `xnn_explain` run to `ds`"
     expl_dir, data = Path(expl_dir), Path(ds.info['xnn_data'])
     m = pd.read_csv(expl_dir / 'metrics.csv')
     sanity = json.loads((expl_dir / 'sanity.json').read_text()) if (expl_dir / 'sanity.json').exists() else {}
-    failed = [k for k, v in sanity.get('model_randomisation', {}).items() if v.get('verdict') == 'fails']
-    if fit is None:
-        from xnn.train import read_checkpoint
-        ck = sanity.get('checkpoint')
-        fit = read_checkpoint(ck)['meta']['preprocess']['fit'] if ck and Path(ck).exists() else 'pad'
+    fit, methods = fit or _checkpoint_fit(sanity), list(dict.fromkeys(m.method))
+    per_method = {meth: {f: c for f, c in trust_fields(meth).items() if c in m} for meth in methods}   # older runs lack some columns
+    chance = [c for c in CHANCE_FIELDS if c in m]
+    _declare_fields(ds, {f: c for fs in per_method.values() for f, c in fs.items()} | {c: c for c in chance}, methods)
     rows = {p: d for p, d in m.groupby('path')}
-    for meth in m.method.unique():   # declare the fields, so films without a value (normal films) can hold None
-        for k in TRUST_FIELDS:
-            if not ds.has_sample_field(f'{meth}_{k}'): ds.add_sample_field(f'{meth}_{k}', fo.BooleanField if k.endswith('flag') else fo.FloatField)
     view = ds.select_by('filepath', [str(data / p) for p in rows])
     for s in view.iter_samples(autosave=True, progress=False):
         d = rows[str(Path(s.filepath).relative_to(data))]
+        _add_heatmaps(s, expl_dir, d, fit)
         for r in d.itertuples():
-            f = map_file(expl_dir, r.path, r.method)
-            if f.exists():
-                a = unletterbox(np.load(f)['attribution'].astype(np.float32), s.metadata.width, s.metadata.height, fit)
-                s[f'heatmap_{r.method}'] = fo.Heatmap(map=_norm_map(a).astype(np.float32), range=[-1, 1])
-            for k in TRUST_FIELDS:
-                v = getattr(r, k)
-                s[f'{r.method}_{k}'] = None if pd.isna(v) else (bool(v) if k.endswith('flag') else float(v))
+            for f, c in per_method[r.method].items(): s[f] = _field_value(c, getattr(r, c))
+        for c in chance: s[c] = _field_value(c, d[c].dropna().iloc[0] if d[c].notna().any() else None)
+        verdicts = sanity_fields(sanity, d.method)
+        for f, v in verdicts.items(): s[f] = v
         s['shortcut_suspected'] = bool(d.marker_flag.any() or d.border_flag.any())
-        s['sanity_failed'] = bool(failed and set(d.method) & set(failed))
-    ds.info['xnn_explanations'] = str(expl_dir); ds.save()
+        s['sanity_failed'] = 'fails' in verdicts.values()
+    ds.info['xnn_explanations'], ds.info['xnn_sanity'] = str(expl_dir), sanity.get('checks', {}); ds.save()
     return view
 
 # %% ../nbs/12_fiftyone.ipynb #8230df71

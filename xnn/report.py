@@ -14,12 +14,11 @@ from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
 from .explain import METHODS, Target, explain, get_method, overlay
 from .train import load_classifier
-from .trust import (CHECKS, FLAGS, METRICS, ROAD_PERCENTILES, battery_message, chance_scores, sanity_battery, score_maps,
-                       summarise_methods)
+from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
 __all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'CSS', 'film_stem', 'map_file', 'ExplainModule', 'explain_split', 'run_sanity',
-           'sanity_table', 'write_report_cards', 'explain_parser', 'xnn_explain']
+           'sanity_table', 'sanity_html', 'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #b039ba5f
 METRIC_COLUMNS = ['path', 'label', 'predicted', 'probability', 'method', *METRICS, *FLAGS]
@@ -51,7 +50,7 @@ class ExplainModule(L.LightningModule):
         x, rows, chance = batch['image'], [], None
         road_on = batch['index'] % self.road_every == 0 if self.road_every else torch.zeros(len(x), dtype=torch.bool)
         for meth in self.methods:
-            with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, **self.options[meth])
+            with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, seed=i, **self.options[meth])   # seeded per batch
             if chance is None: chance = chance_scores(self.model, x, att.target, batch['mask'], seed=i, **self.score_kw)   # one per film, for every method
             scores = score_maps(self.model, x, att, batch['mask'], batch['marker'], road_on=road_on, **self.score_kw)
             self._save(att, x, batch['path'])
@@ -121,17 +120,17 @@ def _mprt_summary(r:dict)->dict:
     verdict = 'fails' if any(v['verdict'] == 'fails' for v in c.values()) else 'passes'
     return dict(verdict=verdict, final_spearman=c['mprt_full']['value'], top_spearman=c['mprt_top']['value'], threshold=CHECKS['mprt_full'].threshold,
                 stages=r['curve'][['stage', 'spearman_abs']].rename(columns={'spearman_abs': 'spearman'}).round(4).to_dict('records'),
-                message=battery_message(r))
+                message=battery_message(r | dict(verdict=verdict, checks=c)))
 
 def run_sanity(model, ds, methods, target, n:int, df:pd.DataFrame, shuffled=None, references=REFERENCE_MAPS, seed:int=0)->dict:
     "The sanity battery for every method and reference map on the first `n` films, plus shortcut and completeness summaries"
     n = min(n, len(ds))
     x = torch.stack([ds[i]['image'] for i in range(n)]) if n else None
     res = {m: sanity_battery(model, x, m, target, shuffled=shuffled, seed=seed, **get_method(m).fast) for m in (*methods, *references)} if n else {}
-    keep = lambda r: dict(verdict=r['verdict'], checks=r['checks'], message=battery_message(r))
+    keep = lambda r: dict(verdict=r['verdict'], checks=r['checks'])
     g = df.groupby('method')
     return dict(verdicts={m: res[m]['verdict'] for m in methods if m in res}, checks={m: res[m]['checks'] for m in methods if m in res},
-                references={m: keep(res[m]) for m in references if m in res},
+                references={m: keep(res[m]) for m in references if m in res}, messages={m: battery_message(r) for m, r in res.items()},
                 curves={m: r['curve'].round(4).to_dict('records') for m, r in res.items()},
                 input_similarity={m: {k: round(v, 4) for k, v in r['input_similarity'].items()} for m, r in res.items()},
                 cost={m: dict(evaluations_per_film=r['evaluations_per_film'], seconds=r['seconds']) for m, r in res.items()},
@@ -175,17 +174,20 @@ def _card(path, rows:pd.DataFrame, sanity:dict)->str:
                     for r in rows.itertuples())
     body = (f'<h2>{html.escape(path)}</h2><p>true label: <b>{html.escape(str(r0.label))}</b> · predicted: <b>{html.escape(str(r0.predicted))}</b> '
             f'({r0.probability:.3f})</p><table>{probs}</table><p>green: supports the prediction · red: opposes it</p>{cells}'
-            f'<h3>Sanity checks</h3>{_sanity_html(sanity)}'
+            f'<h3>Sanity checks</h3>{sanity_html(sanity)}'
             f'<p class="small">checkpoint {html.escape(sanity["checkpoint"])} · sha256 {sanity["checkpoint_sha256"]}<br>'
             'Research use only; not a medical device.</p>')
     return _page(f'xnn report card: {path}', body)
 
-def _sanity_html(sanity:dict)->str:
-    if not sanity.get('checks'): return '<p>not run</p>'
-    q = ''.join(f'<li><code>{k}</code>: {html.escape(v["question"])} Fails when {v["similarity"]} ≥ {v["threshold"]} ({html.escape(v["reference"])}).</li>'
-                for k, v in sanity['thresholds'].items())
-    return (sanity_table(sanity).to_html(border=0) + f'<p class="small">Battery on {sanity["sanity_images"]} films of this split.</p>'
-            f'<ul class="small">{q}</ul>')
+def sanity_html(sanity:dict, classes:str='')->str:
+    "The sanity checks as HTML: methods and reference maps × checks, then what each check asks, when it fails, and its reference"
+    if not sanity.get('checks'): return '<p>The sanity battery did not run (no films).</p>'
+    t = sanity_table(sanity)
+    rows = ''.join(f'<tr><td><code>{k}</code></td><td>{html.escape(c["question"])}</td><td>{c["similarity"]} ≥ {c["threshold"]}</td>'
+                   f'<td>{html.escape(c["reference"])}</td></tr>' for k, c in sanity['thresholds'].items() if k in t)
+    return (f'<p>The battery ran on {sanity["sanity_images"]} films. A method fails when any check fails — its maps barely change where they '
+            'must change — and the edge map, which depends on the film alone, must fail every check: its row shows that the checks can fail.</p>'
+            f'{t.to_html(border=0, classes=classes)}<table class="{classes}"><tr><th>check</th><th>question</th><th>fails when</th><th>reference</th></tr>{rows}</table>')
 
 def write_report_cards(df:pd.DataFrame, sanity:dict, out:Path)->list:
     "One HTML report card per film under out/cards, and out/index.html linking them"
@@ -198,8 +200,13 @@ def write_report_cards(df:pd.DataFrame, sanity:dict, out:Path)->list:
     table = summarise_methods(df, sanity).to_html(border=0)
     (out / 'index.html').write_text(_page('xnn explanations', f'<h2>Methods × trust metrics</h2>{table}<p class="small">mean [95% bootstrap interval] over films; '
                                           '≈: the paired difference to a map without information (the random-map row) includes 0.</p>'
-                                          f'<h2>Sanity checks</h2>{_sanity_html(sanity)}<h2>Films</h2><ul>{"".join(links)}</ul>'))
+                                          f'<h2>Sanity checks</h2>{sanity_html(sanity)}<h2>Films</h2><ul>{"".join(links)}</ul>'))
     return files
+
+# %% ../nbs/11_report.ipynb #51cc6495
+def markdown_table(df:pd.DataFrame, index_name:str='method')->str:
+    "A methods or sanity table as GitHub Markdown (for READMEs, model cards and issue reports)"
+    return df.rename_axis(index_name).reset_index().to_markdown(index=False)
 
 # %% ../nbs/11_report.ipynb #fb087365
 def explain_parser()->argparse.ArgumentParser:
@@ -234,5 +241,5 @@ def xnn_explain(argv=None):
         sanity = json.loads(Path(a.out, 'sanity.json').read_text())
         print(summarise_methods(df, sanity).to_string())
         print(f'\nsanity checks on {sanity["sanity_images"]} films:')
-        for r in (*sanity['model_randomisation'].values(), *sanity['references'].values()): print(' ', r['message'])
+        for m in sanity['messages'].values(): print(' ', m)
         print(f'wrote {a.out}/metrics.csv, sanity.json, overlays/, maps/, cards/ and index.html')

@@ -9,17 +9,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from .core import CLASSES
-from .explain import Target, explain, get_method, make_baseline
+from .explain import Target, explain, make_baseline
 from .metrics import mean_ci
 
 # %% auto #0
-__all__ = ['POINTING_TOLERANCE', 'ROAD_PERCENTILES', 'BARELY_CHANGES', 'CHECKS', 'METRICS', 'FLAGS', 'dilate', 'pointing_game',
-           'random_pointing', 'relevance_mass', 'relevance_rank', 'mask_share', 'sparseness', 'perturbation_curves',
-           'road', 'faithfulness_correlation', 'infidelity_score', 'max_sensitivity', 'SanityCheck', 'spearman', 'ssim',
-           'similarity', 'EvaluationCounter', 'count_evaluations', 'randomisation_stages', 'cascading_randomisation',
-           'mprt', 'class_sensitivity', 'label_randomisation', 'input_similarity', 'sanity_battery', 'battery_message',
-           'plot_mprt', 'border_mask', 'shortcut_audit', 'Metric', 'score_maps', 'chance_scores', 'methods_table',
-           'summarise_methods']
+__all__ = ['POINTING_TOLERANCE', 'ROAD_PERCENTILES', 'BARELY_CHANGES', 'CHECKS', 'METRICS', 'FLAGS', 'AREAS', 'MARKS', 'dilate',
+           'pointing_game', 'random_pointing', 'relevance_mass', 'relevance_rank', 'mask_share', 'sparseness',
+           'perturbation_curves', 'road', 'faithfulness_correlation', 'infidelity_score', 'max_sensitivity',
+           'SanityCheck', 'spearman', 'ssim', 'similarity', 'EvaluationCounter', 'count_evaluations',
+           'randomisation_stages', 'cascading_randomisation', 'mprt', 'class_sensitivity', 'label_randomisation',
+           'input_similarity', 'sanity_battery', 'battery_message', 'plot_mprt', 'border_mask', 'shortcut_audit',
+           'Metric', 'score_maps', 'chance_scores', 'methods_table', 'summarise_methods']
 
 # %% ../nbs/10_trust.ipynb #ee3b19d8
 POINTING_TOLERANCE = 3   # px: the dilated pointing game's tolerance (Zhang et al. 2016 use 15 px at 224 px)
@@ -187,12 +187,12 @@ def infidelity_score(model, x, att, n_perturb:int=8, noise:float=0.1)->torch.Ten
         return infidelity(fwd, perturb, x, att.raw.to(x).expand_as(x), target=tgt, n_perturb_samples=n_perturb).cpu()
 
 def max_sensitivity(model, x, method:str, target='predicted', radius:float=0.05, n_perturb:int=4, perturb_func=None, **options)->torch.Tensor:
-    "Captum max-sensitivity of `method`'s maps within an L∞ ball of `radius` (or under `perturb_func`); (B,)"
+    "Captum max-sensitivity of `method`'s maps (channels summed, as everywhere in xnn) within an L∞ ball of `radius` (or under `perturb_func`); (B,)"
     from captum.metrics import sensitivity_max
     t = _resolved(model, x, target)
     def fn(inp, **kw):   # Captum passes and expects tuples of tensors
         inp = inp[0] if isinstance(inp, tuple) else inp
-        return (explain(model, inp, method, t if len(inp) == len(x) else _repeat(t, len(inp) // len(x)), **options).raw.to(inp).expand_as(inp),)
+        return (explain(model, inp, method, t if len(inp) == len(x) else _repeat(t, len(inp) // len(x)), **options).maps[:, None].to(inp),)
     kw = dict(perturb_func=perturb_func) if perturb_func else {}
     return sensitivity_max(fn, x, perturb_radius=radius, n_perturb_samples=n_perturb, **kw).detach().cpu()
 
@@ -257,7 +257,9 @@ class EvaluationCounter:
     def __init__(self): self.films = 0
     def __deepcopy__(self, memo): return self      # copies of a counted model count into the same counter
     def __call__(self, module, args):
-        if args and torch.is_tensor(args[0]): self.films += len(args[0])
+        x = args[0] if args else None
+        x = x[0] if isinstance(x, (tuple, list)) and x else x                 # Captum passes some inputs as a tuple
+        if torch.is_tensor(x): self.films += len(x)
 
 @contextmanager
 def count_evaluations(*models:nn.Module):
@@ -295,14 +297,17 @@ def cascading_randomisation(model, max_stages:int=6, seed:int=0):
 
 # %% ../nbs/10_trust.ipynb #cf2f207f
 def _explain_crn(model, x, method:str, target, seed:int, **options):
-    "`explain` with the random generator set to `seed`: stochastic methods draw the same noise for every model (common random numbers)"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return explain(model, x, method, target, **options)
+    "`explain` seeded with `seed`: stochastic methods draw the same noise for every model (common random numbers)"
+    return explain(model, x, method, target, seed=seed, **options)
 
 def _rows(sims:dict, **const)->list:
     "Per-film rows: the film's index, `const`, and each similarity"
     return [dict(film=i, **const, **{k: float(v[i]) for k, v in sims.items()}) for i in range(len(next(iter(sims.values()))))]
+
+def _flat(maps:torch.Tensor)->torch.Tensor:
+    "(B,) 1 where a map is constant (e.g. all zero): its similarity follows the flat-map rule"
+    m = maps.flatten(1)
+    return (m.amax(1) == m.amin(1)).float()
 
 def mprt(
     model,                  # a trained `XrayNet`
@@ -319,7 +324,8 @@ def mprt(
     ref = ref or _explain_crn(model, x, method, target, seed, **options)
     rows = []
     for stage, rnd in (stages if stages is not None else cascading_randomisation(model, max_stages, seed)):
-        rows += _rows(similarity(ref.maps, _explain_crn(rnd, x, method, ref.target, seed, **options).maps), stage=stage)
+        a = _explain_crn(rnd, x, method, ref.target, seed, **options)
+        rows += _rows(similarity(ref.maps, a.maps) | dict(flat=_flat(a.maps)), stage=stage)
     return pd.DataFrame(rows)
 
 def class_sensitivity(model, x, method:str, target='predicted', other=None, seed:int=0, ref=None, **options)->pd.DataFrame:
@@ -364,29 +370,46 @@ def sanity_battery(
                   class_sensitivity=cls.spearman.mean() if cls is not None else nan, label_randomisation=lab.spearman_abs.mean() if lab is not None else nan)
     checks = {k: dict(value=round(float(v), 4) if np.isfinite(v) else None, threshold=CHECKS[k].threshold, similarity=CHECKS[k].similarity,
                       verdict=CHECKS[k].verdict(v)) for k, v in values.items() if k != 'label_randomisation' or lab is not None}
-    return dict(method=method, verdict='fails' if any(c['verdict'] == 'fails' for c in checks.values()) else 'passes', checks=checks,
+    return dict(method=method, verdict='fails' if any(c['verdict'] == 'fails' for c in checks.values()) else 'passes', checks=checks, flat_at_full=float(means.flat.iloc[-1]),
                 curve=means.reset_index(), class_other=None if cls is None else cls.other.tolist(), input_similarity=input_similarity(model, x, ref),
                 evaluations_per_film=round(n.films / len(x), 1), seconds=round(time.time() - t0, 2))
 
 def battery_message(res:dict)->str:
-    "One line: the verdict, the failed checks with their values, and the cost"
+    "One line: the verdict, the failed checks with their values, blank maps, and the cost"
     bad = [f'{k} {c["value"]:.2f} ≥ {c["threshold"]}' for k, c in res['checks'].items() if c['verdict'] == 'fails']
+    flat = res.get('flat_at_full', 0)
     return (f'{res["method"]}: {res["verdict"]}' + (f' ({"; ".join(bad)})' if bad else '') +
+            (f' · {flat:.0%} of the maps are blank once the network is random' if flat else '') +
             f' · {res["evaluations_per_film"]:g} model evaluations per film · {res["seconds"]:.1f} s')
 
 # %% ../nbs/10_trust.ipynb #675684a2
-def plot_mprt(results:list, ax=None, similarity:str='spearman_abs'):
-    "Mean similarity to the trained model's maps at each randomisation stage, one line per method; the dashed line is the threshold"
+def _mprt_verdict(checks:dict)->str:
+    "The randomisation part of a verdict: fails when mprt_top or mprt_full fails"
+    return 'fails' if any(checks.get(k, {}).get('verdict') == 'fails' for k in ('mprt_top', 'mprt_full')) else 'passes'
+
+def plot_mprt(
+    results,                       # battery results (a list of `sanity_battery` dicts), or a sanity.json dict
+    ax=None,
+    similarity:str='spearman_abs',
+    methods=None,                  # the methods (and reference maps) to draw, in this order; default: all
+):
+    "Mean similarity to the trained model's maps at each randomisation stage, one line per method; dashed: fails a randomisation check"
     import matplotlib.pyplot as plt
-    ax = ax or plt.subplots(figsize=(6, 3.4))[1]
-    for r in results:
-        c = r['curve']
-        ax.plot(range(len(c)), c[similarity], marker='o', label=f"{r['method']} ({r['verdict']})", ls='--' if r['verdict'] == 'fails' else '-')
+    if isinstance(results, dict):   # sanity.json: methods and references
+        checks = {**results['checks'], **{m: r['checks'] for m, r in results.get('references', {}).items()}}
+        results = [dict(method=m, curve=pd.DataFrame(c), checks=checks[m]) for m, c in results['curves'].items() if m in checks]
+    if methods is not None: results = sorted((r for r in results if r['method'] in methods), key=lambda r: list(methods).index(r['method']))
+    ax = ax or plt.subplots(figsize=(6.4, 3.6))[1]
     stages = results[0]['curve'].stage.tolist()
+    ax.axvspan(-0.3, (len(stages) + 1) // 2 - 0.7, color='0.93', zorder=0)
+    ax.text(0, -0.95, 'mprt_top reads this half', fontsize=7, color='0.4')
+    for r in results:
+        v = _mprt_verdict(r['checks'])
+        ax.plot(range(len(stages)), r['curve'][similarity], marker='o', ms=3, label=f"{r['method']} (MPRT {v})", ls='--' if v == 'fails' else '-')
     ax.set_xticks(range(len(stages)), [s.replace('head + top ', '+') for s in stages], fontsize=8)
     ax.axhline(CHECKS['mprt_top'].threshold, color='grey', lw=0.8, ls=':')
     ax.set(xlabel='randomised from the top', ylabel=f'similarity ({similarity})', ylim=(-1.05, 1.05))
-    ax.legend(fontsize=7, loc='lower left'); return ax
+    ax.legend(fontsize=7, loc='lower left', bbox_to_anchor=(1.01, 0)); return ax
 
 # %% ../nbs/10_trust.ipynb #d6e800a1
 def border_mask(h:int, w:int, frac:float=0.06)->torch.Tensor:
@@ -443,6 +466,7 @@ METRICS = {m.name: m for m in (
     Metric('ig_delta', 'IG completeness gap', 'lower', (0, float('inf')), reference='Sundararajan et al. 2017 (Integrated Gradients only)'),
 )}
 FLAGS = ('marker_flag', 'border_flag')
+AREAS = ('marker_area', 'border_area')    # what the shares compare with: the markers' and the border's share of the film
 
 # %% ../nbs/10_trust.ipynb #696995ad
 def score_maps(
@@ -466,7 +490,7 @@ def score_maps(
                 relevance_rank=relevance_rank(maps, masks), sparseness=sparseness(maps), deletion_auc=cur['deletion_auc'], insertion_auc=cur['insertion_auc'],
                 road=_road_on(model, x, maps, att.target, road_percentiles, road_on, seed),
                 ig_delta=att.delta if att.delta is not None else torch.full((b,), float('nan')))
-    return {k: [float(v) for v in t] for k, t in cols.items()} | {k: aud[k].tolist() for k in ('marker_share', 'border_share', *FLAGS)}
+    return {k: [float(v) for v in t] for k, t in cols.items()} | {k: aud[k].tolist() for k in ('marker_share', 'border_share', *FLAGS, *AREAS)}
 
 def _road_on(model, x, maps, target, percentiles, on, seed)->torch.Tensor:
     "ROAD for the films selected by `on`, NaN for the others"
@@ -487,9 +511,10 @@ def chance_scores(model, x:torch.Tensor, target, masks:torch.Tensor=None, steps:
     return {METRICS[k].chance_column: [float(v) for v in t] for k, t in cols.items()}
 
 # %% ../nbs/10_trust.ipynb #03e17bc4
-def _vs_chance(m:Metric, lo:float, hi:float)->str:
+def _vs_chance(m:Metric, lo:float, hi:float, eps:float=1e-6)->str:
+    "How a method's paired difference to chance reads; an interval within ±eps of 0 (rounding noise) overlaps chance"
     if not (np.isfinite(lo) and np.isfinite(hi)): return ''
-    if lo <= 0 <= hi: return 'overlaps chance'
+    if lo <= eps and hi >= -eps: return 'overlaps chance'
     return 'better than chance' if (lo > 0) == (m.better == 'higher') else 'worse than chance'
 
 def methods_table(
@@ -508,9 +533,11 @@ def methods_table(
                 dm, dlo, dhi, _ = mean_ci(v[ok] - c[ok], n_boot, seed=seed)
                 row.update(chance=float(c[ok].mean()) if ok.any() else float('nan'), diff=dm, diff_lo=dlo, diff_hi=dhi, vs_chance=_vs_chance(m, dlo, dhi))
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).assign(vs_chance=lambda t: t.vs_chance.fillna('') if 'vs_chance' in t else '')
 
 # %% ../nbs/10_trust.ipynb #107ddaed
+MARKS = {'overlaps chance': ' ≈', 'worse than chance': ' ✗'}   # how a cell shows where its paired difference to chance lies
+
 def _fmt(mean, lo, hi)->str: return '' if not np.isfinite(mean) else f'{mean:.3f}' + (f' [{lo:.3f}, {hi:.3f}]' if np.isfinite(lo) else '')
 
 def summarise_methods(
@@ -518,11 +545,12 @@ def summarise_methods(
     sanity:dict=None,       # sanity.json: adds the overall sanity verdict and the failed checks
     metrics=None,           # metric names to show (default: every metric in `df`)
     n_boot:int=2000,
-)->pd.DataFrame:            # methods (and a 'random map' row) × metrics, as text: mean [95% CI], '≈' when the difference to chance overlaps 0
+    table:pd.DataFrame=None,  # `methods_table(df)`, if already computed
+)->pd.DataFrame:            # methods (and a 'random map' row) × metrics as text: mean [95% CI], marked by `MARKS`
     "The methods table as people read it: means with intervals, chance rates, sanity verdicts"
-    t = methods_table(df, n_boot)
+    t = methods_table(df, n_boot) if table is None else table
     names = [m for m in (metrics or METRICS) if m in set(t.metric)]
-    cell = lambda r: _fmt(r['mean'], r['lo'], r['hi']) + (' ≈' if r.get('vs_chance') == 'overlaps chance' else '')
+    cell = lambda r: _fmt(r['mean'], r['lo'], r['hi']) + MARKS.get(r.get('vs_chance'), '')
     out = t[t.metric.isin(names)].assign(text=lambda d: d.apply(cell, axis=1)).pivot(index='method', columns='metric', values='text')
     out = out.reindex(index=list(dict.fromkeys(df.method)), columns=names)
     ch = t[t.metric.isin(names)].dropna(subset=['chance']).groupby('metric').chance.mean()
