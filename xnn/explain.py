@@ -21,7 +21,7 @@ __all__ = ['GROUPS', 'BASELINES', 'METHODS', 'REFERENCES', 'ContrastiveScore', '
            'make_baseline', 'MethodSpec', 'register_method', 'get_method', 'default_internal_batch',
            'integrated_gradients', 'saliency', 'smoothgrad', 'gradient_shap', 'deeplift', 'input_x_gradient',
            'guided_backprop', 'gradcam', 'guided_gradcam', 'superpixels', 'occlusion', 'feature_ablation', 'lime',
-           'edge', 'Attribution', 'explain', 'ig_auto', 'overlay', 'plot_methods']
+           'edge', 'Attribution', 'seeded', 'explain', 'ig_auto', 'overlay', 'plot_methods']
 
 # %% ../nbs/09_explain.ipynb #8a826d7b
 GROUPS = {'pneumonia': ('bacteria', 'virus')}
@@ -364,6 +364,15 @@ def _baselines(spec:MethodSpec, x:torch.Tensor, kind, model)->torch.Tensor:
     return torch.cat([b, make_baseline(x, 'black', *ms)]) if spec.baseline == 'distribution' else b
 
 # %% ../nbs/09_explain.ipynb #95137e83
+@contextmanager
+def seeded(seed:int, device=None):
+    "Seed PyTorch's generators (CPU, and `device`'s if it is a GPU) inside the block only; the caller's random state is restored after"
+    device = torch.device(device or 'cpu')
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == 'cuda' else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
 def _check_input(model, x):
     if not isinstance(x, torch.Tensor): raise ValueError(f'images must be a tensor, not {type(x).__name__}')
     if x.ndim == 3: x = x[None]
@@ -383,9 +392,7 @@ def explain(
 )->Attribution:
     "Attribute the model's score for `target` to the pixels of `images` with `method`"
     if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return explain(model, images, method, target, baseline, **options)
+        with seeded(seed, images.device): return explain(model, images, method, target, baseline, **options)
     spec, classes = get_method(method), tuple(getattr(model, 'classes', CLASSES))
     x, tgt = _check_input(model, images), Target.parse(target, classes)
     if spec.needs_layer: _cam_layer(model)

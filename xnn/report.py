@@ -134,6 +134,7 @@ def run_sanity(model, ds, methods, target, n:int, df:pd.DataFrame, shuffled=None
                 curves={m: r['curve'].round(4).to_dict('records') for m, r in res.items()},
                 input_similarity={m: {k: round(v, 4) for k, v in r['input_similarity'].items()} for m, r in res.items()},
                 cost={m: dict(evaluations_per_film=r['evaluations_per_film'], seconds=r['seconds']) for m, r in res.items()},
+                blank_at_full={m: r['flat_at_full'] for m, r in res.items()},
                 thresholds={k: dict(question=c.question, similarity=c.similarity, threshold=c.threshold, reference=c.reference) for k, c in CHECKS.items()},
                 model_randomisation={m: _mprt_summary(res[m]) for m in methods if m in res},
                 sanity_images=n, n_images=int(df.path.nunique()),

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from .core import CLASSES
-from .explain import Target, explain, make_baseline
+from .explain import Target, explain, make_baseline, seeded
 from .metrics import mean_ci
 
 # %% auto #0
@@ -140,8 +140,7 @@ def road(
     from pytorch_grad_cam.metrics.road import ROADCombined
     model.eval()
     t = _resolved(model, x, target)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed, x.device):
         s = ROADCombined(percentiles=list(percentiles))(x.detach(), attr.detach().float().cpu().numpy(), t.per_film(len(x)), model)
     return torch.as_tensor(np.asarray(s, dtype=np.float32)).reshape(len(x))
 
@@ -253,10 +252,10 @@ def similarity(a:torch.Tensor, b:torch.Tensor)->dict:
 
 # %% ../nbs/10_trust.ipynb #db1e3798
 class EvaluationCounter:
-    "Films evaluated by the counted models (forward passes × batch size)"
+    "Films evaluated by the counted models (forward passes × batch size), read after any input hooks (Captum adds baselines in one)"
     def __init__(self): self.films = 0
     def __deepcopy__(self, memo): return self      # copies of a counted model count into the same counter
-    def __call__(self, module, args):
+    def __call__(self, module, args, output):
         x = args[0] if args else None
         x = x[0] if isinstance(x, (tuple, list)) and x else x                 # Captum passes some inputs as a tuple
         if torch.is_tensor(x): self.films += len(x)
@@ -265,7 +264,7 @@ class EvaluationCounter:
 def count_evaluations(*models:nn.Module):
     "Count the films `models` (and copies of them made inside the block) evaluate"
     counter = EvaluationCounter()
-    handles = [m.register_forward_pre_hook(counter) for m in models]
+    handles = [m.register_forward_hook(counter) for m in models]
     try: yield counter
     finally:
         for h in handles: h.remove()
@@ -279,8 +278,7 @@ def randomisation_stages(model, max_stages:int=6)->list:
 
 def _reinit(module:nn.Module, seed:int):
     "Random weights for every parameterised submodule (reset_parameters where it exists), seeded"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed, next(module.parameters()).device):
         for m in module.modules():
             if hasattr(m, 'reset_parameters') and any(True for _ in m.parameters(recurse=False)): m.reset_parameters()
         with torch.no_grad():
@@ -402,13 +400,12 @@ def plot_mprt(
     ax = ax or plt.subplots(figsize=(6.4, 3.6))[1]
     stages = results[0]['curve'].stage.tolist()
     ax.axvspan(-0.3, (len(stages) + 1) // 2 - 0.7, color='0.93', zorder=0)
-    ax.text(0, -0.95, 'mprt_top reads this half', fontsize=7, color='0.4')
     for r in results:
         v = _mprt_verdict(r['checks'])
         ax.plot(range(len(stages)), r['curve'][similarity], marker='o', ms=3, label=f"{r['method']} (MPRT {v})", ls='--' if v == 'fails' else '-')
     ax.set_xticks(range(len(stages)), [s.replace('head + top ', '+') for s in stages], fontsize=8)
     ax.axhline(CHECKS['mprt_top'].threshold, color='grey', lw=0.8, ls=':')
-    ax.set(xlabel='randomised from the top', ylabel=f'similarity ({similarity})', ylim=(-1.05, 1.05))
+    ax.set(xlabel='randomised from the top (shaded: the stages mprt_top reads)', ylabel=f'similarity ({similarity})', ylim=(-1.05, 1.05))
     ax.legend(fontsize=7, loc='lower left', bbox_to_anchor=(1.01, 0)); return ax
 
 # %% ../nbs/10_trust.ipynb #d6e800a1
