@@ -1,7 +1,8 @@
 "`xnn_explain` as a user runs it: a real process over a split, then its outputs; bad input gives one line."
 import json, os, subprocess
-import pandas as pd
+import numpy as np, pandas as pd
 import pytest
+from PIL import Image
 from conftest import script
 
 @pytest.fixture(scope='module')
@@ -44,6 +45,8 @@ def test_explain_split_writes_everything(trained):
     from xnn.report import film_stem
     sick = df[df.label != 'normal'].path.iloc[0]                   # a film with a lesion: its card shows the localisation metrics
     card = (trained / 'expl/cards' / f'{film_stem(sick)}.html').read_text()
+    ov = np.asarray(Image.open(trained / 'expl/overlays' / f'{film_stem(sick)}.gradcam.png'), int)
+    assert ((ov[..., 2] - ov[..., 0]) > 100).any()                 # its lesion is outlined in cyan (blue ≫ red nowhere else)
     assert 'sha256' in card and 'integrated_gradients' in card and 'mprt_top' in card and 'pointing game (0 px)' in card
     assert 'integrated_gradients' in r.stdout and 'model evaluations per film' in r.stdout   # the methods table and the battery's cost
 

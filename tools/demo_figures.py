@@ -1,5 +1,5 @@
 """Copy the figures and trust tables of a finished `xnn_demo` run into nbs/images/demo/ (the README shows the figures; the
-copies of methods_trust.csv, methods_table.csv and sanity.json feed its generated tables) and print the numbers the README
+copies of methods_trust.csv, methods_table.csv, sanity.json, metrics.json and the step timings feed its generated tables and numbers) and print the numbers the README
 quotes, as Markdown. Usage: python tools/demo_figures.py [DEMO_DIR] [IMAGES_DIR]"""
 import json, shutil, sys
 from pathlib import Path
@@ -7,7 +7,7 @@ import pandas as pd
 from xnn.report import markdown_table
 
 FIGURES = ('training_curves.png', 'evaluation.png', 'examples.png')        # under report/figures/
-TABLES = ('methods_trust.csv', 'methods_table.csv', 'sanity.json')          # under report/
+TABLES = ('methods_trust.csv', 'methods_table.csv', 'sanity.json', 'metrics.json')   # under report/ (metrics.json: the run's test metrics)
 
 def main(demo='demo', images='nbs/images/demo'):
     demo, images = Path(demo), Path(images)
@@ -17,6 +17,7 @@ def main(demo='demo', images='nbs/images/demo'):
     images.mkdir(parents=True, exist_ok=True)
     for f in FIGURES: shutil.copy2(rep / 'figures' / f, images / f)
     for f in TABLES: shutil.copy2(rep / f, images / f)
+    shutil.copy2(demo / '.xnn-demo.json', images / 'demo_run.json')            # the step timings the README quotes
     s, st = json.loads((rep / 'metrics.json').read_text()), json.loads((demo / '.xnn-demo.json').read_text())
     t = s['test']
     ci = lambda k: f'{t[k]:.3f} [{t[k + "_ci"][0]:.3f}, {t[k + "_ci"][1]:.3f}]'
@@ -25,6 +26,6 @@ def main(demo='demo', images='nbs/images/demo'):
     print('run time by step (s):', st.get('last_run', {}))
     print('sanity verdicts:', ', '.join(f'{m} {v}' for m, v in s['trust']['verdicts'].items()))
     print(markdown_table(pd.read_csv(rep / 'methods_trust.csv', dtype=str, keep_default_na=False, index_col=0)))
-    print(f'copied {", ".join(FIGURES + TABLES)} to {images}')
+    print(f'copied {", ".join(FIGURES + TABLES)} and demo_run.json to {images}')
 
 if __name__ == '__main__': main(*sys.argv[1:])

@@ -8,6 +8,7 @@ import argparse, base64, html, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
+import xnn.core   # an absolute import: Streamlit runs this file as a script
 
 # %% auto #0
 __all__ = ['DEFAULT_API', 'UPLOAD_TYPES', 'LEGEND', 'APIUnavailable', 'APIRejected', 'ApiClient', 'analyse', 'probability_frame',
@@ -15,7 +16,7 @@ __all__ = ['DEFAULT_API', 'UPLOAD_TYPES', 'LEGEND', 'APIUnavailable', 'APIReject
 
 # %% ../nbs/15_app.ipynb #0cc57974
 DEFAULT_API = 'http://127.0.0.1:8080'
-UPLOAD_TYPES = ['jpeg', 'jpg', 'png', 'tif', 'tiff', 'bmp', 'webp']
+UPLOAD_TYPES = [s.lstrip('.') for s in xnn.core.IMAGE_SUFFIXES]   # the suffixes `load_xray` reads, DICOM included
 
 class APIUnavailable(RuntimeError):
     "The API cannot be reached (not started, wrong URL, network down, timed out)"
@@ -104,7 +105,7 @@ def _show(st, res:dict, info:dict):
 
 def _run(st, api:ApiClient, info:dict, choice:dict):
     up = st.session_state.get('upload')
-    if up is None: st.warning('Choose an X-ray file first (JPEG, PNG, TIFF, BMP or WEBP).'); return
+    if up is None: st.warning('Choose an X-ray file first (JPEG, PNG, TIFF, BMP, WEBP or DICOM).'); return
     if not choice['methods']: st.warning('Choose at least one attribution method.'); return
     try:
         with st.spinner(f'Explaining {up.name} with {len(choice["methods"])} method(s)…'):

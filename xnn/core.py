@@ -5,15 +5,17 @@
 # %% ../nbs/00_core.ipynb #8c92a312
 from __future__ import annotations
 import hashlib, io, os, random, sys, warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['CLASSES', 'MAX_PIXELS', 'IMAGE_FORMATS', 'IMAGE_SUFFIXES', 'USER_ERRORS', 'class_index', 'seed_everything',
-           'default_device', 'XrayLoadError', 'open_image', 'to_gray_float', 'load_xray', 'file_digest', 'file_sha1',
-           'cli_errors']
+__all__ = ['CLASSES', 'MAX_PIXELS', 'IMAGE_FORMATS', 'DICOM_SUFFIXES', 'IMAGE_SUFFIXES', 'META_KEYS', 'RADIOGRAPH_MODALITIES',
+           'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'USER_ERRORS', 'class_index', 'seed_everything', 'default_device',
+           'XrayLoadError', 'is_dicom', 'open_image', 'to_gray_float', 'read_xray', 'load_xray', 'window_film',
+           'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #dfc3fd56
 CLASSES = ('bacteria', 'normal', 'virus')
@@ -49,7 +51,8 @@ def default_device()->str:
 # %% ../nbs/00_core.ipynb #6cdaf6c9
 class XrayLoadError(ValueError):
     "An input that cannot be loaded as an X-ray; `reason` is one of `XrayLoadError.reasons`"
-    reasons = ('missing', 'empty', 'not_image', 'unsupported', 'too_large', 'too_small', 'corrupt')
+    reasons = ('missing', 'empty', 'not_image', 'unsupported', 'too_large', 'too_small', 'corrupt',
+               'no_pixels', 'multi_frame', 'no_decoder', 'not_radiograph')  # the last four: DICOM only
     def __init__(self, name, reason:str, detail:str=''):
         assert reason in self.reasons, reason
         self.name, self.reason, self.detail = str(name), reason, detail or reason
@@ -59,26 +62,36 @@ class XrayLoadError(ValueError):
 # %% ../nbs/00_core.ipynb #44d807c0
 MAX_PIXELS = 100_000_000
 IMAGE_FORMATS = ('JPEG', 'MPO', 'PNG', 'TIFF', 'BMP', 'WEBP')
-IMAGE_SUFFIXES = ('.jpeg', '.jpg', '.png', '.tif', '.tiff', '.bmp', '.webp')
+DICOM_SUFFIXES = ('.dcm', '.dicom')
+IMAGE_SUFFIXES = ('.jpeg', '.jpg', '.png', '.tif', '.tiff', '.bmp', '.webp') + DICOM_SUFFIXES
 
 def _read_source(src):
-    "Name and bytes of a path, bytes or binary file object"
-    if isinstance(src, (bytes, bytearray, memoryview)): return '<bytes>', bytes(src)
-    if hasattr(src, 'read'): return getattr(src, 'name', '<stream>'), src.read()
-    p = Path(src)
-    if not p.exists(): raise XrayLoadError(p, 'missing', 'file not found')
-    if p.is_dir(): raise XrayLoadError(p, 'not_image', 'is a directory, not an image file')
-    return p, p.read_bytes()
+    "Name and bytes of a path, bytes or binary file object; empty input is refused here"
+    if isinstance(src, (bytes, bytearray, memoryview)): name, data = '<bytes>', bytes(src)
+    elif hasattr(src, 'read'): name, data = getattr(src, 'name', '<stream>'), src.read()
+    else:
+        name = Path(src)
+        if not name.exists(): raise XrayLoadError(name, 'missing', 'file not found')
+        if name.is_dir(): raise XrayLoadError(name, 'not_image', 'is a directory, not an image file')
+        data = name.read_bytes()
+    if not data: raise XrayLoadError(name, 'empty', 'empty file (0 bytes)')
+    return name, data
+
+def is_dicom(
+    src,  # path, bytes or binary file object (its position is kept)
+)->bool: # True when byte 128 starts the 'DICM' marker of a DICOM Part 10 file
+    "Whether `src` is a DICOM file, judged by its content rather than its name"
+    if isinstance(src, (bytes, bytearray, memoryview)): return bytes(src[128:132]) == b'DICM'
+    if hasattr(src, 'read'):
+        pos = src.tell(); head = src.read(132); src.seek(pos)
+        return head[128:132] == b'DICM'
+    try:
+        with open(src, 'rb') as f: return f.read(132)[128:132] == b'DICM'
+    except OSError: return False
 
 # %% ../nbs/00_core.ipynb #7e4ac03d
-def open_image(
-    src,                       # path, bytes or binary file object
-    max_pixels:int=MAX_PIXELS, # refuse images with more pixels than this
-    draft:tuple=None,          # (w, h): let JPEG decode at a reduced scale no smaller than this
-)->Image.Image:                # a fully decoded PIL image, EXIF orientation applied
-    "Open and decode `src` with PIL, raising `XrayLoadError` for anything unusable"
-    name, data = _read_source(src)
-    if not data: raise XrayLoadError(name, 'empty', 'empty file (0 bytes)')
+def _open_pil(name, data:bytes, max_pixels:int=MAX_PIXELS, draft:tuple=None)->Image.Image:
+    "Decode `data` (the bytes of `name`) with PIL, raising `XrayLoadError` for anything unusable"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
@@ -87,16 +100,27 @@ def open_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e: raise XrayLoadError(name, 'too_large', str(e)) from None
     except Exception as e: raise XrayLoadError(name, 'corrupt', f'image header is truncated or corrupt ({e})') from None
     if img.format not in IMAGE_FORMATS:
-        raise XrayLoadError(name, 'unsupported', f'{img.format} images are not supported (use one of {", ".join(IMAGE_FORMATS)})')
-    w, h = img.size
-    if w * h > max_pixels:
-        raise XrayLoadError(name, 'too_large', f'{w}x{h} pixels exceeds the limit of {max_pixels:,} (decompression-bomb guard)')
-    if min(w, h) < 8: raise XrayLoadError(name, 'too_small', f'{w}x{h} pixels is too small to be an X-ray')
+        raise XrayLoadError(name, 'unsupported', f'{img.format} images are not supported (use one of {", ".join(IMAGE_FORMATS)} or DICOM)')
+    _check_size(name, *img.size, max_pixels)
     try:
         if draft and img.format == 'JPEG': img.draft(img.mode, tuple(draft))
         img.load()
         return ImageOps.exif_transpose(img)
     except Exception as e: raise XrayLoadError(name, 'corrupt', f'image data is truncated or corrupt ({e})') from None
+
+def _check_size(name, w:int, h:int, max_pixels:int):
+    "The decompression-bomb and too-small guards, on the header's size"
+    if w * h > max_pixels:
+        raise XrayLoadError(name, 'too_large', f'{w}x{h} pixels exceeds the limit of {max_pixels:,} (decompression-bomb guard)')
+    if min(w, h) < 8: raise XrayLoadError(name, 'too_small', f'{w}x{h} pixels is too small to be an X-ray')
+
+def open_image(
+    src,                       # path, bytes or binary file object
+    max_pixels:int=MAX_PIXELS, # refuse images with more pixels than this
+    draft:tuple=None,          # (w, h): let JPEG decode at a reduced scale no smaller than this
+)->Image.Image:                # a fully decoded PIL image, EXIF orientation applied
+    "Open and decode `src` with PIL (not DICOM: see `read_xray`), raising `XrayLoadError` for anything unusable"
+    return _open_pil(*_read_source(src), max_pixels, draft)
 
 # %% ../nbs/00_core.ipynb #f5f5e72a
 def to_gray_float(img:Image.Image)->np.ndarray:
@@ -114,13 +138,220 @@ def to_gray_float(img:Image.Image)->np.ndarray:
     return np.ascontiguousarray(np.clip(a, 0, 1), dtype=np.float32)
 
 # %% ../nbs/00_core.ipynb #fb486618
+META_KEYS = ('format', 'width', 'height', 'mode', 'bits', 'modality', 'photometric', 'patient_id', 'study_uid', 'sop_uid',
+             'pixel_spacing', 'voi', 'window')
+
+def _meta(**kw)->dict: return {k: kw.get(k) for k in META_KEYS}
+
+def _read_pil(name, data:bytes, max_pixels:int, draft:tuple, window:tuple)->tuple:
+    "Film and metadata of a non-DICOM image"
+    img = _open_pil(name, data, max_pixels, draft)
+    x, bits = to_gray_float(img), 16 if img.mode.startswith('I') else 8
+    if window is not None: x = window_film(x * (2**bits - 1), window)
+    return x, _meta(format=img.format, width=img.width, height=img.height, mode=img.mode, bits=bits,
+                    voi='window' if window is not None else 'none', window=tuple(window) if window is not None else None)
+
+def read_xray(
+    src,                       # path, bytes or binary file object: JPEG, PNG, TIFF, BMP, WEBP or DICOM
+    max_pixels:int=MAX_PIXELS, # decompression-bomb guard
+    draft:tuple=None,          # (w, h): JPEGs may decode at a reduced scale no smaller than this
+    window:tuple=None,         # (center, width) in stored units, overriding the film's own window
+)->tuple:                      # (float32 (H, W) film in [0, 1], metadata dict with `META_KEYS`)
+    "Load any supported film as a grayscale float X-ray with its metadata; the format is told by content"
+    name, data = _read_source(src)
+    if is_dicom(data): return _read_dicom(name, data, max_pixels, window)
+    try: return _read_pil(name, data, max_pixels, draft, window)
+    except XrayLoadError as e:
+        if e.reason == 'not_image' and Path(str(name)).suffix.lower() in DICOM_SUFFIXES:
+            raise XrayLoadError(name, 'not_image', "named like a DICOM file but has no 'DICM' marker at byte 128: not a DICOM Part 10 file") from None
+        raise
+
 def load_xray(
-    src,                       # path, bytes or binary file object (JPEG, PNG, …; 8 or 16 bit; L/RGB/RGBA/CMYK)
+    src,                       # path, bytes or binary file object (JPEG, PNG, …, DICOM; 8 or 16 bit; L/RGB/RGBA/CMYK)
     max_pixels:int=MAX_PIXELS, # decompression-bomb guard
     draft:tuple=None,          # (w, h): JPEGs may decode at a reduced scale no smaller than this (much faster)
+    window:tuple=None,         # (center, width) in stored units, overriding the film's own window
 )->np.ndarray:                 # float32 (H, W) in [0, 1]
     "Load any supported image file as a grayscale float X-ray; bad input raises `XrayLoadError`"
-    return to_gray_float(open_image(src, max_pixels, draft))
+    return read_xray(src, max_pixels, draft, window)[0]
+
+# %% ../nbs/00_core.ipynb #7c13c4b2
+RADIOGRAPH_MODALITIES = ('CR', 'DX', 'RG', 'DR', 'OT')
+DICOM_DECODERS = {'JPEG 2000': 'pylibjpeg pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg pylibjpeg-libjpeg',
+                  'JPEG': 'pylibjpeg pylibjpeg-libjpeg', 'RLE': 'pylibjpeg pylibjpeg-rle'}  # first match on the syntax's name wins
+
+@contextmanager
+def _quiet_pydicom():
+    "Keep pydicom's warnings and log records inside; yields the list of warnings caught"
+    import logging
+    log = logging.getLogger('pydicom'); level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always'); yield caught
+    finally: log.setLevel(level)
+
+def _parse_dicom(name, data:bytes, header_only:bool=False):
+    "The pydicom `Dataset` in `data`; truncated headers are refused, and non-radiograph modalities unless `header_only`"
+    import pydicom
+    try:
+        with _quiet_pydicom() as caught: ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=header_only)
+    except Exception as e: raise XrayLoadError(name, 'corrupt', f'DICOM header is truncated or corrupt ({e})') from None
+    if any('end of file' in str(w.message).lower() for w in caught) or 'TransferSyntaxUID' not in ds.file_meta:
+        raise XrayLoadError(name, 'corrupt', 'DICOM file is truncated (it ends inside an element)')
+    mod = str(ds.get('Modality', '') or '').strip().upper()
+    if mod and mod not in RADIOGRAPH_MODALITIES and not header_only:
+        raise XrayLoadError(name, 'not_radiograph', f'modality {mod} is not a radiograph; accepted: {", ".join(RADIOGRAPH_MODALITIES)} (or no Modality)')
+    return ds
+
+# %% ../nbs/00_core.ipynb #a54201cc
+def _check_decoder(name, uid):
+    "Refuse a transfer syntax that pydicom cannot decode with the plugins installed, naming what to install"
+    from pydicom.pixels import get_decoder
+    try: dec = get_decoder(uid)
+    except NotImplementedError:
+        raise XrayLoadError(name, 'no_decoder', f'pixel data in transfer syntax {uid.name} ({uid}) cannot be decoded by pydicom; '
+                            'convert the file to an uncompressed transfer syntax first (e.g. gdcmconv --raw)') from None
+    if not dec.is_available:
+        pkg = next((p for k, p in DICOM_DECODERS.items() if k in uid.name), 'pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg')
+        raise XrayLoadError(name, 'no_decoder', f'pixel data is compressed as {uid.name} and no installed plugin decodes it: pip install {pkg}')
+
+def _check_film(name, ds, max_pixels:int):
+    "Refuse DICOM objects that are not one film of a sane size, before any pixel is decoded"
+    if not any(k in ds for k in ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')):
+        what = 'its pixel data is missing (stripped, or the file is cut short)' if 'Rows' in ds else 'it holds no image (a report or other non-image object)'
+        raise XrayLoadError(name, 'no_pixels', f'DICOM file without pixel data: {what}')
+    if (n := int(ds.get('NumberOfFrames', 1) or 1)) > 1:
+        raise XrayLoadError(name, 'multi_frame', f'DICOM file holds {n} frames; xnn reads single-frame films only')
+    _check_size(name, int(ds.get('Columns', 0) or 0), int(ds.get('Rows', 0) or 0), max_pixels)
+    _check_decoder(name, ds.file_meta.TransferSyntaxUID)
+    if (pi := str(ds.get('PhotometricInterpretation', ''))) not in _PHOTOMETRICS:
+        raise XrayLoadError(name, 'unsupported', f'photometric interpretation {pi or "(missing)"} is not supported (use one of {", ".join(_PHOTOMETRICS)})')
+
+_PHOTOMETRICS = ('MONOCHROME1', 'MONOCHROME2', 'RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT')
+
+# %% ../nbs/00_core.ipynb #d9fb3286
+def window_film(
+    x:np.ndarray,  # values after the rescale (the Modality LUT)
+    window:tuple,  # (center, width): DICOM's 'LINEAR' window
+)->np.ndarray:     # float32 in [0, 1]: center - width/2 and below → 0, center + width/2 and above → 1
+    "Map `x` through a contrast window with pydicom's `apply_windowing`"
+    from pydicom.dataset import Dataset
+    from pydicom.pixels import apply_windowing
+    c, w = _window(window)
+    ds = Dataset()
+    ds.PhotometricInterpretation, ds.BitsStored, ds.PixelRepresentation = 'MONOCHROME2', 16, 0
+    ds.WindowCenter, ds.WindowWidth = c, w
+    return (apply_windowing(np.asarray(x, np.float64), ds) / 65535.).astype(np.float32)
+
+def _window(window)->tuple:
+    "(center, width) as floats, refusing a width under 1 (DICOM's 'LINEAR' window needs at least 1)"
+    try: c, w = (float(v) for v in window)
+    except (TypeError, ValueError): raise ValueError(f'window must be (center, width), two numbers, not {window!r}') from None
+    if not w >= 1: raise ValueError(f'window width must be at least 1, not {w:g}')
+    return c, w
+
+def _first(v)->float: return float(v[0] if isinstance(v, Sequence) and not isinstance(v, str) else v)  # first of a multi-valued tag
+
+def _voi(a:np.ndarray, ds, window:tuple)->tuple:
+    "Rescaled values → (film in [0, 1], 'window' | 'lut' | 'minmax', (center, width) or None)"
+    from pydicom.pixels import apply_voi_lut
+    if window is not None: return window_film(a, window), 'window', _window(window)
+    lut = bool(ds.get('VOILUTSequence'))
+    if lut or (ds.get('WindowCenter') is not None and ds.get('WindowWidth') is not None):
+        try:  # pydicom prefers the LUT when a film has both; the LUT indexes integers
+            out = apply_voi_lut(np.round(a).astype(np.int64) if lut else a, ds)
+            lo, hi = (0., 2. ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1) if lut else apply_voi_lut(np.array([-np.inf, np.inf]), ds)
+            return (out - lo) / (hi - lo), 'lut' if lut else 'window', None if lut else (_first(ds.WindowCenter), _first(ds.WindowWidth))
+        except (ValueError, TypeError, IndexError, AttributeError, NotImplementedError): pass  # a broken window: use the value range
+    lo, hi = float(a.min()), float(a.max())
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a, np.float64), 'minmax', None
+
+# %% ../nbs/00_core.ipynb #20ae1ea4
+def _dicom_meta(ds)->dict:
+    "Metadata of a DICOM film (identifiers as written in its header)"
+    text = lambda k: str(ds.get(k, '') or '').strip() or None
+    sp = ds.get('PixelSpacing') or ds.get('ImagerPixelSpacing')
+    try: sp = tuple(float(v) for v in sp) if sp else None
+    except (TypeError, ValueError): sp = None
+    return _meta(format='DICOM', width=int(ds.get('Columns', 0) or 0), height=int(ds.get('Rows', 0) or 0),
+                 mode=text('PhotometricInterpretation'), photometric=text('PhotometricInterpretation'),
+                 bits=int(ds.get('BitsStored', 0) or 0), modality=text('Modality'), patient_id=text('PatientID'),
+                 study_uid=text('StudyInstanceUID'), sop_uid=text('SOPInstanceUID'), pixel_spacing=sp)
+
+def _read_dicom(name, data:bytes, max_pixels:int=MAX_PIXELS, window:tuple=None)->tuple:
+    "Film and metadata of a DICOM file: Modality LUT → VOI LUT / window / value range → MONOCHROME2"
+    from pydicom.pixels import apply_modality_lut
+    window = _window(window) if window is not None else None
+    ds = _parse_dicom(name, data)
+    _check_film(name, ds, max_pixels)
+    meta = _dicom_meta(ds)
+    try:
+        with _quiet_pydicom():
+            a = ds.pixel_array
+            if a.ndim == 3: a, ds.PhotometricInterpretation = a @ np.array([0.299, 0.587, 0.114]), 'MONOCHROME2'  # colour: luma
+            else: a = apply_modality_lut(a, ds)
+            film, meta['voi'], meta['window'] = _voi(a, ds, window)
+    except Exception as e: raise XrayLoadError(name, 'corrupt', f'DICOM pixel data is truncated or corrupt ({e})') from None
+    if ds.PhotometricInterpretation == 'MONOCHROME1': film = 1 - film   # bone is stored dark: show it bright
+    return np.ascontiguousarray(np.clip(film, 0, 1), dtype=np.float32), meta
+
+def dicom_header(
+    src,  # path, bytes or binary file object of a DICOM file
+)->dict:  # metadata (`META_KEYS`) read from the header alone; no pixel is decoded
+    "Identifiers, size and spacing of a DICOM film, reading its header only (fast, for scanning folders)"
+    name, data = _read_source(src)
+    if not is_dicom(data): raise XrayLoadError(name, 'not_image', "not a DICOM file (no 'DICM' marker at byte 128)")
+    return _dicom_meta(_parse_dicom(name, data, header_only=True))
+
+# %% ../nbs/00_core.ipynb #2972eb2e
+DICOM_COMPRESSIONS = {'rle': '1.2.840.10008.1.2.5', 'jpeg2000': '1.2.840.10008.1.2.4.90'}  # lossless only
+
+def _film_dataset(a:np.ndarray, bits:int, photometric:str, seed:str=''):
+    "A DX 'for presentation' dataset holding the stored values `a` ((H, W) or (frames, H, W))"
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    uid = lambda kind: generate_uid(entropy_srcs=[hashlib.sha1(a.tobytes()).hexdigest(), str(a.shape), photometric, str(bits), seed, kind])
+    ds = Dataset()  # UIDs derive from the input: the same film written twice gets the same UIDs
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = '1.2.840.10008.5.1.4.1.1.1.1'  # Digital X-Ray Image Storage - For Presentation
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = uid('sop')
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = uid('study'), uid('series')
+    ds.Modality, ds.PhotometricInterpretation, ds.SamplesPerPixel = 'DX', photometric, 1
+    ds.Rows, ds.Columns = a.shape[-2:]
+    if a.ndim == 3: ds.NumberOfFrames = a.shape[0]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = a.itemsize * 8, bits, bits - 1, 0
+    ds.PixelData = a.tobytes()
+    return ds
+
+def write_dicom(
+    film:np.ndarray,               # (H, W) — or (frames, H, W) — float in [0, 1], or integer stored values
+    path,                          # the .dcm file to write
+    bits:int=12,                   # BitsStored, 8 to 16 (8 stores one byte a pixel, more store two)
+    photometric:str='MONOCHROME2', # MONOCHROME2 (0 = black) or MONOCHROME1 (0 = white: the film is stored inverted)
+    compress:str=None,             # None, 'rle' or 'jpeg2000' (lossless)
+    **tags,                        # any DICOM keyword: PatientID='p1', Modality='CR', WindowCenter=…, RescaleSlope=…; None removes
+)->Path:                           # `path`
+    "Write `film` as a single-frame (or multi-frame) DICOM file, for tests and conversions"
+    from pydicom.datadict import tag_for_keyword
+    if not 8 <= bits <= 16: raise ValueError(f'bits must be 8 to 16, not {bits}')
+    if photometric not in ('MONOCHROME1', 'MONOCHROME2'): raise ValueError(f'photometric must be MONOCHROME1 or MONOCHROME2, not {photometric!r}')
+    if compress not in (None, *DICOM_COMPRESSIONS): raise ValueError(f'compress must be None or one of {", ".join(DICOM_COMPRESSIONS)}, not {compress!r}')
+    if bad := [k for k in tags if tag_for_keyword(k) is None]: raise ValueError(f'not DICOM keywords: {", ".join(bad)}')
+    top, a = 2**bits - 1, np.asarray(film)
+    a = np.round(np.clip(a, 0, 1) * top) if a.dtype.kind == 'f' else np.clip(a, 0, top)
+    if photometric == 'MONOCHROME1': a = top - a
+    ds = _film_dataset(np.ascontiguousarray(a, np.uint8 if bits == 8 else np.uint16), bits, photometric, Path(path).name)
+    for k, v in tags.items():
+        if v is None: ds.pop(k, None)
+        else: setattr(ds, k, v)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with _quiet_pydicom():
+        if compress: ds.compress(DICOM_COMPRESSIONS[compress], generate_instance_uid=False)
+        ds.save_as(path, enforce_file_format=True)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #fbf2ec80
 def file_digest(

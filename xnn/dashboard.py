@@ -32,6 +32,7 @@ class BrowserState:
         self.metrics = m
         films = m.drop_duplicates('path').set_index('path')
         films['split'] = ann.loc[films.index, 'split']
+        self.masks = ann.mask_path.where(ann.mask_path.astype(bool), None) if 'mask_path' in ann else pd.Series(dtype=object)
         films['correct'] = films.label == films.predicted
         self.films = films
         self.all_methods = list(dict.fromkeys(m.method))
@@ -73,22 +74,30 @@ class BrowserState:
     def prev(self): self.index -= 1; return self.current
 
 # %% ../nbs/13_dashboard.ipynb #a3700e39
-def _square_film(state, path, size:int)->np.ndarray:
-    "The film letterboxed to the maps' square size, as they were computed"
+def _square(a:np.ndarray, size:int)->np.ndarray:
+    "A (H, W) image in [0, 1] letterboxed to the maps' square size, as the films were when they were explained"
     from xnn.data.loaders import Preprocess, build_transforms
     import torch
     from torchvision import tv_tensors
-    x = build_transforms(Preprocess(size, mean=(0, 0, 0), std=(1, 1, 1)))(tv_tensors.Image(torch.from_numpy(load_xray(state.data / path))[None]))
-    return x[0].numpy()
+    return build_transforms(Preprocess(size, mean=(0,), std=(1,), channels=1))(tv_tensors.Image(torch.from_numpy(a)[None]))[0].numpy()
+
+def _lesion(state, path, size:int)->np.ndarray|None:
+    "The film's lesion mask at the maps' size, or None when the data set has none for it"
+    mp = state.masks.get(path)
+    if not mp: return None
+    m = _square(np.asarray(Image.open(state.data / mp).convert('L'), np.float32) / 255, size) > 0.5
+    return m if m.any() else None
 
 def render(state:BrowserState)->dict:
     "method → PIL overlay of the current film (plus 'film')"
     p = state.current
     if p is None: return {}
     maps = {m: np.load(map_file(state.expl, p, m))['attribution'].astype(np.float32) for m in state.methods}
-    film = _square_film(state, p, next(iter(maps.values())).shape[0]) if maps else load_xray(state.data / p)
+    size = next(iter(maps.values())).shape[0] if maps else None
+    film = _square(load_xray(state.data / p), size) if maps else load_xray(state.data / p)
+    lesion = _lesion(state, p, size) if maps else None          # outlined in cyan on every overlay
     out = {'film': Image.fromarray((film * 255 + 0.5).astype(np.uint8)).convert('RGB')}
-    out.update({m: overlay(film, a, state.mode) for m, a in maps.items()})
+    out.update({m: overlay(film, a, state.mode, mask=lesion) for m, a in maps.items()})
     return out
 
 # %% ../nbs/13_dashboard.ipynb #c9c8a879
@@ -157,15 +166,17 @@ def badges_html(b:dict)->str:
 
 # %% ../nbs/13_dashboard.ipynb #a383861b
 def export_png(state:BrowserState, path)->Path:
-    "Save the current view (film + overlays, titled with the prediction and each method's sanity verdict) as one PNG"
+    "Save the current view (film + overlays, titled with the prediction and each method's sanity verdict, and the colour scale) as one PNG"
     import matplotlib.pyplot as plt
+    from xnn.explain import colour_bar
     imgs, b = render(state), badges(state)
-    fig, axs = plt.subplots(1, len(imgs), figsize=(2.6 * len(imgs), 3.0), squeeze=False)
+    fig, axs = plt.subplots(1, len(imgs), figsize=(2.6 * len(imgs) + 0.8, 3.0), squeeze=False, layout='constrained')
     for ax, (k, im) in zip(axs[0], imgs.items()):
         ax.imshow(im); ax.axis('off')
         ax.set_title(f"true {b['label']} · pred {b['predicted']} {b['probability']:.2f}" if k == 'film' else
                      f"{k.replace('_', ' ')}\nsanity: {b['sanity'][k].split(' (')[0]}", fontsize=8)
-    fig.tight_layout(); path = Path(path); fig.savefig(path, dpi=110); plt.close(fig)
+    colour_bar(fig, axs, state.mode)
+    path = Path(path); fig.savefig(path, dpi=110); plt.close(fig)
     return path
 
 # %% ../nbs/13_dashboard.ipynb #121b8c56

@@ -131,13 +131,15 @@ def pick_examples(df:pd.DataFrame, per_class:int=1)->list:
     return [p for _, g in films.groupby('label', sort=True) for p in g.path.head(per_class)]
 
 def plot_examples(expl_dir, paths:list, methods:list, size:float=2.0):
-    "Grid of the stored overlays: one row per film, one column per method"
+    "Grid of the stored overlays (lesions outlined in cyan): one row per film, one column per method, and the colour scale"
     import matplotlib.pyplot as plt
+    from xnn.explain import colour_bar
     from PIL import Image
     from xnn.report import film_stem
     expl_dir = Path(expl_dir)
     df = pd.read_csv(expl_dir / 'metrics.csv').drop_duplicates('path').set_index('path')
-    fig, axs = plt.subplots(len(paths), len(methods), figsize=(size * len(methods), size * 1.1 * len(paths)), squeeze=False)
+    fig, axs = plt.subplots(len(paths), len(methods), figsize=(size * len(methods) + 0.8, size * 1.1 * len(paths)), squeeze=False,
+                            layout='constrained')
     for r, p in enumerate(paths):
         for c, m in enumerate(methods):
             ax = axs[r, c]; ax.imshow(Image.open(expl_dir / 'overlays' / f'{film_stem(p)}.{m}.png')); ax.axis('off')
@@ -145,7 +147,8 @@ def plot_examples(expl_dir, paths:list, methods:list, size:float=2.0):
         t = df.loc[p]
         axs[r, 0].text(-0.05, 0.5, f'true {t.label}\npred {t.predicted} {t.probability:.2f}', transform=axs[r, 0].transAxes,
                        ha='right', va='center', fontsize=8)
-    fig.tight_layout(); return fig
+    colour_bar(fig, axs, 'signed')   # the run's overlays are signed
+    return fig
 
 # %% ../nbs/16_demo.ipynb #1c02a3f7
 def write_trust(

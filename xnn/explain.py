@@ -12,16 +12,18 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from fastcore.basics import patch
 from captum.attr import (IntegratedGradients, Saliency, NoiseTunnel, GradientShap, DeepLift, InputXGradient, GuidedBackprop,
-                         Occlusion, LayerGradCam, GuidedGradCam, LayerAttribution, Lime, FeatureAblation)
+                         Occlusion, Lime, FeatureAblation)
 from .core import CLASSES
 from .metrics import probabilities
 
 # %% auto #0
-__all__ = ['GROUPS', 'BASELINES', 'METHODS', 'REFERENCES', 'ContrastiveScore', 'Target', 'FilmTarget', 'gaussian_blur',
+__all__ = ['GROUPS', 'BASELINES', 'METHODS', 'REFERENCES', 'OUTLINE', 'ContrastiveScore', 'Target', 'FilmTarget', 'gaussian_blur',
            'make_baseline', 'MethodSpec', 'register_method', 'get_method', 'default_internal_batch',
            'integrated_gradients', 'saliency', 'smoothgrad', 'gradient_shap', 'deeplift', 'input_x_gradient',
-           'guided_backprop', 'gradcam', 'guided_gradcam', 'superpixels', 'occlusion', 'feature_ablation', 'lime',
-           'edge', 'Attribution', 'seeded', 'explain', 'ig_auto', 'overlay', 'plot_methods']
+           'guided_backprop', 'resolve_layer', 'pgc_cam', 'gradcam', 'gradcam_pp', 'hirescam', 'xgradcam', 'layercam',
+           'eigencam', 'scorecam', 'ablationcam', 'guided_gradcam', 'superpixels', 'occlusion', 'feature_ablation',
+           'lime', 'edge', 'Attribution', 'seeded', 'input_channels', 'explain', 'ig_auto', 'outline', 'overlay',
+           'colour_bar', 'plot_methods']
 
 # %% ../nbs/09_explain.ipynb #8a826d7b
 GROUPS = {'pneumonia': ('bacteria', 'virus')}
@@ -48,8 +50,15 @@ class Target:
     neg:tuple=()           # 'contrast': the negative set
     text:str='predicted'   # the target as asked: titles, file names, API headers
     classes:tuple=CLASSES
+    multilabel:bool=False  # the classes are independent outputs (a sigmoid each), not one softmax
 
     def __str__(self): return self.text
+
+    @classmethod
+    def for_model(cls, target, model)->Target:
+        "`parse` with the model's classes, and whether its outputs are multi-label"
+        t = cls.parse(target, tuple(getattr(model, 'classes', CLASSES)))
+        return replace(t, multilabel=bool(getattr(model, 'multilabel', False)))
 
     @classmethod
     def parse(cls, target, classes=CLASSES)->Target:
@@ -95,9 +104,9 @@ def score(self:Target, logits:torch.Tensor)->torch.Tensor:
 
 @patch
 def probability(self:Target, logits:torch.Tensor)->torch.Tensor:
-    "(B,) the score as a probability: the class's softmax, or the sigmoid of the contrast's log-odds (P(pos) / (P(pos) + P(neg)))"
+    "(B,) the score as a probability: the class's softmax (its sigmoid for multi-label outputs), or the sigmoid of the contrast's log-odds"
     if self.kind == 'contrast': return torch.sigmoid(self.score(logits))
-    return probabilities(logits).gather(1, torch.tensor(self.resolve(logits).pos, device=logits.device)[:, None])[:, 0]
+    return probabilities(logits, self.multilabel).gather(1, torch.tensor(self.resolve(logits).pos, device=logits.device)[:, None])[:, 0]
 
 # %% ../nbs/09_explain.ipynb #ce071c2c
 @patch
@@ -128,14 +137,19 @@ def indices(self:Target)->list:
 
 # %% ../nbs/09_explain.ipynb #d6fd7904
 class FilmTarget:
-    "One film's `Target` in pytorch-grad-cam's convention: called on that film's (K,) logits, returns the explained probability"
-    def __init__(self, target:Target): self.target = target
-    def __call__(self, out:torch.Tensor)->torch.Tensor: return self.target.probability(out[None])[0]
+    "One film's `Target` in pytorch-grad-cam's convention: called on that film's (K,) logits, returns its explained score"
+    def __init__(self,
+                 target:Target,              # the film's target (a batch of one)
+                 score:str='probability'):   # 'probability' | 'logit' (the class's logit, or the contrast's log-odds: `Target.score`)
+        if score not in ('probability', 'logit'): raise ValueError(f"score must be 'probability' or 'logit', not {score!r}")
+        self.target, self.score = target, score
+    def __call__(self, out:torch.Tensor)->torch.Tensor:
+        return (self.target.score if self.score == 'logit' else self.target.probability)(out[None])[0]
 
 @patch
-def per_film(self:Target, n:int)->list:
-    "`n` `FilmTarget`s, one per film"
-    return [FilmTarget(self[i]) for i in range(n)]
+def per_film(self:Target, n:int, score:str='probability')->list:
+    "`n` `FilmTarget`s, one per film, scoring the probability or the logit"
+    return [FilmTarget(self[i], score) for i in range(n)]
 
 # %% ../nbs/09_explain.ipynb #00afabc6
 def gaussian_blur(x:torch.Tensor, sigma:float)->torch.Tensor:
@@ -149,7 +163,7 @@ def gaussian_blur(x:torch.Tensor, sigma:float)->torch.Tensor:
 BASELINES = ('blurred', 'black', 'mean')
 
 def make_baseline(
-    x:torch.Tensor,           # normalised inputs (B, C, H, W)
+    x:torch.Tensor,           # normalised inputs (B, C, H, W), C = 3 (gray repeated) or 1
     kind='blurred',           # 'blurred' | 'black' | 'mean' | a tensor broadcastable to x
     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), # the model's normalisation
     level:float=0.5,          # intensity of the 'mean' baseline, in [0, 1] (the data set's mean film intensity)
@@ -157,6 +171,7 @@ def make_baseline(
     "Reference input in the model's normalised space"
     if isinstance(kind, torch.Tensor): return kind.to(x).expand_as(x)
     m, s = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1), torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    if x.shape[1] == 1 and m.shape[1] != 1: m, s = m.mean(1, keepdim=True), s.mean(1, keepdim=True)   # a one-channel film, RGB statistics
     if kind == 'blurred': return gaussian_blur(x, max(x.shape[-1], x.shape[-2]) / 12)
     if kind == 'black': return ((0 - m) / s).expand_as(x).clone()
     if kind == 'mean': return ((level - m) / s).expand_as(x).clone()
@@ -174,17 +189,20 @@ class MethodSpec:
     needs_layer:bool=False      # uses the model's CAM layer
     description:str=''
     fast:dict=field(default_factory=dict)   # options of whole-split runs, sanity checks and the API
+    class_specific:bool=True    # False: the map does not depend on the target (Eigen-CAM): the class-sensitivity check fails by design
     @property
     def needs_baseline(self)->bool: return self.baseline is not None
 
 METHODS, REFERENCES = {}, {}
 
-def register_method(name:str, kind:str, *, baseline:str=None, cost:str='', needs_layer:bool=False, description:str='', fast:dict=None):
+def register_method(name:str, kind:str, *, baseline:str=None, cost:str='', needs_layer:bool=False, description:str='', fast:dict=None,
+                    class_specific:bool=True):
     "Decorator adding an attribution function to `METHODS` (kind 'reference': to `REFERENCES`)"
     reg = REFERENCES if kind == 'reference' else METHODS
     def deco(fn):
         if name in METHODS or name in REFERENCES: raise ValueError(f'attribution method {name!r} is already registered')
-        reg[name] = MethodSpec(name, fn, kind, baseline, cost, needs_layer, description or (fn.__doc__ or '').strip(), dict(fast or {}))
+        reg[name] = MethodSpec(name, fn, kind, baseline, cost, needs_layer, description or (fn.__doc__ or '').strip(),
+                               dict(fast or {}), class_specific)
         return fn
     return deco
 
@@ -193,12 +211,6 @@ def get_method(name:str)->MethodSpec:
     spec = METHODS.get(name) or REFERENCES.get(name)
     if spec is None: raise ValueError(f'unknown attribution method {name!r}: choose from {", ".join(METHODS)}')
     return spec
-
-def _cam_layer(model):
-    "The CAM layer of an `XrayNet`, also when wrapped for a contrastive target"
-    inner = model.model if isinstance(model, ContrastiveScore) else model
-    if not hasattr(inner, 'cam_layer'): raise ValueError('this model has no CAM layer; gradcam needs an XrayNet with a spatial layer')
-    return inner.cam_layer
 
 # %% ../nbs/09_explain.ipynb #b7186853
 @contextmanager
@@ -261,16 +273,140 @@ def guided_backprop(model, x, target):
     with _quiet_hooks(): return GuidedBackprop(fwd).attribute(x, target=t)
 
 # %% ../nbs/09_explain.ipynb #dbf3c471
-@register_method('gradcam', 'layer', cost='1', needs_layer=True, description='Grad-CAM on the CAM layer, upsampled (Selvaraju et al. 2017)')
-def gradcam(model, x, target):
-    fwd, t = target.captum(model)
-    a = LayerGradCam(fwd, _cam_layer(fwd)).attribute(x, target=t, relu_attributions=True)
-    return LayerAttribution.interpolate(a, tuple(x.shape[-2:]), interpolate_mode='bilinear')
+def _find_layer(m:nn.Module, which)->nn.Module:
+    "`resolve_layer` for models without `layer()`: the CAM layer, a block by index, or a dotted path"
+    if which is None:
+        if not hasattr(m, 'cam_layer'): raise ValueError('this model has no CAM layer; CAM methods need an XrayNet with a spatial layer, or layer="a.module.path"')
+        return m.cam_layer
+    if isinstance(which, str):
+        try: return getattr(m, 'net', m).get_submodule(which)
+        except AttributeError: raise ValueError(f'layer={which!r}: no such module (a dotted path under .net)') from None
+    blocks = m.blocks() if hasattr(m, 'blocks') else []
+    if not -len(blocks) <= int(which) < len(blocks): raise ValueError(f'layer={which}: the model has {len(blocks)} blocks')
+    return blocks[int(which)]
 
-@register_method('guided_gradcam', 'layer', cost='2', needs_layer=True, description='Guided backprop × Grad-CAM (Selvaraju et al. 2017)')
-def guided_gradcam(model, x, target):
-    fwd, t = target.captum(model)
-    with _quiet_hooks(): return GuidedGradCam(fwd, _cam_layer(fwd)).attribute(x, target=t)
+def resolve_layer(
+    model:nn.Module,   # an `XrayNet` (or a module with `cam_layer` and `blocks()`)
+    which=None,        # None: the CAM layer · int: a fine-tuning block, `model.blocks()[which]` · str: a dotted path (under `.net` for an `XrayNet`)
+)->nn.Module:
+    "The layer a CAM method reads: `model.layer(which)` where the model has it"
+    m = model.model if isinstance(model, ContrastiveScore) else model
+    if callable(getattr(m, 'layer', None)) and not isinstance(m.layer, nn.Module):   # XrayNet.layer
+        try: lay = m.layer(which)
+        except (IndexError, KeyError, AttributeError, ValueError) as e: raise ValueError(f'layer={which!r}: {e}') from None
+    else: lay = _find_layer(m, which)
+    return lay[-1] if isinstance(lay, nn.ModuleList) and len(lay) else lay    # a list is never called: its last module is
+
+# %% ../nbs/09_explain.ipynb #04c3dc09
+class _NoProgress:
+    "Stands in for the `tqdm` module inside pytorch-grad-cam's Score-CAM and Ablation-CAM: no progress bars in logs and notebooks"
+    @staticmethod
+    def tqdm(it, *args, **kwargs): return it
+
+@contextmanager
+def _quiet_cams():
+    "pytorch-grad-cam's gradient-free CAMs without their progress bars, inside the block only"
+    import pytorch_grad_cam.score_cam as sc, pytorch_grad_cam.ablation_cam as ac
+    saved = [(m, m.tqdm) for m in (sc, ac)]
+    for m, _ in saved: m.tqdm = _NoProgress
+    try: yield
+    finally:
+        for m, t in saved: m.tqdm = t
+
+def _cam_batch(x:torch.Tensor)->int:
+    "Films per forward pass of Score-CAM and Ablation-CAM (one per channel)"
+    return 32 if x.device.type == 'cpu' else 256
+
+# %% ../nbs/09_explain.ipynb #5737f583
+def _layer_maps(cam, x:torch.Tensor, targets:list, films:int)->np.ndarray:
+    "(B, h, w): each film's CAM at the layer's resolution, as pytorch-grad-cam computes it before ReLU, min-max scaling and resizing"
+    got, get = [], cam.get_cam_image
+    def keep(*args, **kwargs):
+        got.append(get(*args, **kwargs)); return got[-1]
+    cam.get_cam_image = keep                       # pytorch-grad-cam's per-layer map, read on its way to `scale_cam_image`
+    for i in range(0, len(x), films):
+        try: cam(x[i:i + films], targets[i:i + films])
+        except (TypeError, IndexError, AttributeError) as e:
+            ag = cam.activations_and_grads
+            if ag.activations and (ag.gradients or not cam.uses_gradients): raise
+            raise ValueError('the CAM layer gives no tensor pytorch-grad-cam can hook (a container that is never called, or a tuple output '
+                             "such as a Swin block's): choose another layer=") from e
+    return np.concatenate(got)
+
+def _restore_layer(model:nn.Module, cam, layer:nn.Module):
+    "Put `layer` back if Ablation-CAM left its ablation layer in the model (it swaps them back only when nothing failed)"
+    from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
+    abl = getattr(cam, 'ablation_layer', None)
+    if abl is not None and any(m is abl for m in model.modules()): replace_layer_recursive(model, abl, layer)
+
+def _pass_a_copy(module, args, out):
+    "Hand the layer's successors a copy: an in-place op after it (TorchXRayVision's DenseNet: `F.relu(x, inplace=True)`) must not change the kept activations"
+    return out.clone() if isinstance(out, torch.Tensor) else out
+
+def pgc_cam(
+    name:str,              # a pytorch-grad-cam class: 'GradCAM', 'HiResCAM', 'ScoreCAM', …
+    model:nn.Module,       # an `XrayNet` (its `cam_reshape`, if any, turns a transformer's tokens into a grid)
+    x:torch.Tensor,        # (B, C, H, W) normalised films
+    target:Target,         # resolved
+    layer=None,            # see `resolve_layer`
+    score:str='logit',     # what the target objects score: 'logit' (log-odds for a contrast) or 'probability'
+    films:int=None,        # films per pytorch-grad-cam call (default: all)
+    attrs:dict=None,       # attributes to set on the CAM object (Score-CAM's `batch_size`)
+    **kwargs,              # passed to the CAM's constructor
+)->tuple:                  # (B, 1, H, W) maps ≥ 0, un-normalised and upsampled; and dict(layer_shape=(h, w))
+    "A pytorch-grad-cam CAM of `target`, un-normalised: the layer map after ReLU, upsampled bilinearly to the film"
+    import pytorch_grad_cam
+    lay = resolve_layer(model, layer)
+    cam = getattr(pytorch_grad_cam, name)(model, [lay], reshape_transform=getattr(model, 'cam_reshape', None), **kwargs)
+    for k, v in (attrs or {}).items(): setattr(cam, k, v)
+    copy = lay.register_forward_hook(_pass_a_copy)     # after pytorch-grad-cam's hooks: they keep the layer's own output
+    try:
+        with _quiet_cams(): maps = _layer_maps(cam, x, target.per_film(len(x), score), films or len(x))
+    finally:
+        copy.remove(); cam.activations_and_grads.release(); _restore_layer(model, cam, lay)
+    maps = torch.from_numpy(np.maximum(maps, 0)).to(x)[:, None]
+    return F.interpolate(maps, tuple(x.shape[-2:]), mode='bilinear', align_corners=False), dict(layer_shape=tuple(maps.shape[-2:]))
+
+# %% ../nbs/09_explain.ipynb #32b4bbc0
+def _ablation_layer(model):
+    "A fresh ablation layer per call (pytorch-grad-cam's default is one shared instance): the token version for transformers"
+    from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerVit
+    return AblationLayerVit() if getattr(model, 'cam_reshape', None) is not None else AblationLayer()
+
+_g = dict(needs_layer=True, cost='1 forward+backward')
+_pert = dict(needs_layer=True, cost="channels of the layer (one forward per channel)")
+
+@register_method('gradcam', 'layer', **_g, description='Grad-CAM: channels weighted by their mean gradient (Selvaraju et al. 2017)')
+def gradcam(model, x, target, layer=None, score='logit'): return pgc_cam('GradCAM', model, x, target, layer, score)
+
+@register_method('gradcam_pp', 'layer', **_g, description='Grad-CAM++: positive gradients weighted by higher derivatives (Chattopadhay et al. 2018)')
+def gradcam_pp(model, x, target, layer=None, score='logit'): return pgc_cam('GradCAMPlusPlus', model, x, target, layer, score)
+
+@register_method('hirescam', 'layer', **_g, description='HiResCAM: gradient × activation element-wise, faithful to the model (Draelos & Carin 2020)')
+def hirescam(model, x, target, layer=None, score='logit'): return pgc_cam('HiResCAM', model, x, target, layer, score)
+
+@register_method('xgradcam', 'layer', **_g, description='XGrad-CAM: gradients weighted by normalised activations (Fu et al. 2020)')
+def xgradcam(model, x, target, layer=None, score='logit'): return pgc_cam('XGradCAM', model, x, target, layer, score)
+
+@register_method('layercam', 'layer', **_g, description='LayerCAM: positive gradient × activation per position, for finer layers too (Jiang et al. 2021)')
+def layercam(model, x, target, layer=None, score='logit'): return pgc_cam('LayerCAM', model, x, target, layer, score)
+
+@register_method('eigencam', 'layer', needs_layer=True, cost='1 forward', class_specific=False,
+                 description="Eigen-CAM: the activations' first principal component — class-agnostic, the same map for every target (Muhammad & Yeasin 2020)")
+def eigencam(model, x, target, layer=None, score='logit'): return pgc_cam('EigenCAM', model, x, target, layer, score)
+
+@register_method('scorecam', 'layer', **_pert, description='Score-CAM: gradient-free, channels weighted by the score of the film they mask (Wang et al. 2020)')
+def scorecam(model, x, target, layer=None, score='logit', batch_size=None):
+    return pgc_cam('ScoreCAM', model, x, target, layer, score, films=1, attrs=dict(batch_size=batch_size or _cam_batch(x)))
+
+@register_method('ablationcam', 'layer', **_pert, description='Ablation-CAM: gradient-free, the relative score drop when each channel is zeroed (Desai & Ramaswamy 2020)')
+def ablationcam(model, x, target, layer=None, score='probability', batch_size=None):
+    return pgc_cam('AblationCAM', model, x, target, layer, score, ablation_layer=_ablation_layer(model), batch_size=batch_size or _cam_batch(x))
+
+@register_method('guided_gradcam', 'layer', needs_layer=True, cost='2 forward+backward', description='Guided backprop × Grad-CAM (Selvaraju et al. 2017)')
+def guided_gradcam(model, x, target, layer=None):
+    cam, extras = gradcam(model, x, target, layer)
+    return guided_backprop(model, x, target) * cam, extras
 
 # %% ../nbs/09_explain.ipynb #f0344223
 def _grid_mask(h:int, w:int, cells:int, device=None)->torch.Tensor:
@@ -320,8 +456,8 @@ def edge(model, x, target):
 @dataclass
 class Attribution:
     "Attribution maps for a batch, with what produced them"
-    maps:torch.Tensor            # (B, H, W): channels summed (the input is one gray channel repeated)
-    raw:torch.Tensor             # (B, C, H, W) as the method returned them (layer maps upsampled, C = 1)
+    maps:torch.Tensor            # (B, H, W): channels summed (the input is one gray channel, or it repeated 3 times)
+    raw:torch.Tensor             # (B, C, H, W) as the method returned them (C = 1 or 3; layer maps upsampled, C = 1)
     method:str
     target:Target                # resolved: the class of every film, or the contrast (str(target) is the target as asked)
     probs:torch.Tensor           # (B, K) softmax probabilities
@@ -329,6 +465,7 @@ class Attribution:
     options:dict=field(default_factory=dict)
     delta:torch.Tensor=None      # IG completeness gap per image: |Σ attr − (f(x) − f(baseline))|
     n_steps:int=None             # IG steps used
+    layer_shape:tuple=None       # CAM methods: (h, w) of the layer map before upsampling
 
     @property
     def target_idx(self)->list: return self.target.indices
@@ -344,14 +481,14 @@ class Attribution:
 # %% ../nbs/09_explain.ipynb #1fc4354b
 def _prepare(model:nn.Module):
     "Switch off parameter gradients and in-place ops; returns a function restoring them"
-    flags = [(p, p.requires_grad) for p in model.parameters()]
+    flags = [(p, p.requires_grad, p.grad) for p in model.parameters()]   # pytorch-grad-cam zeroes .grad: put back what was there
     inplace = [(m, m.inplace) for m in model.modules() if isinstance(getattr(m, 'inplace', None), bool)]
     training = model.training
-    for p, _ in flags: p.requires_grad_(False)
+    for p, *_ in flags: p.requires_grad_(False)
     for m, _ in inplace: m.inplace = False
     model.eval()
     def restore():
-        for p, r in flags: p.requires_grad_(r)
+        for p, r, g in flags: p.requires_grad_(r); p.grad = g
         for m, v in inplace: m.inplace = v
         model.train(training)
     return restore
@@ -373,33 +510,40 @@ def seeded(seed:int, device=None):
         torch.manual_seed(seed)
         yield
 
+def input_channels(model)->tuple:
+    "The channel counts `model` takes: its preprocessing's (3: gray repeated as RGB; 1: the film itself), else either"
+    c = getattr(getattr(model, 'preprocess', None), 'channels', None)
+    return (c,) if c else (1, 3)
+
 def _check_input(model, x):
     if not isinstance(x, torch.Tensor): raise ValueError(f'images must be a tensor, not {type(x).__name__}')
     if x.ndim == 3: x = x[None]
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f'images must have shape (B, 3, H, W) (normalised, gray repeated to 3 channels), got {tuple(x.shape)}')
+    cs = input_channels(model)
+    if x.ndim != 4 or x.shape[1] not in cs:
+        why = {(3,): 'normalised, gray repeated to 3 channels', (1,): 'normalised, one gray channel'}.get(cs, 'normalised')
+        raise ValueError(f'images must have shape {" or ".join(f"(B, {c}, H, W)" for c in cs)} for this model ({why}), got {tuple(x.shape)}')
     if min(x.shape[-2:]) < 8: raise ValueError(f'images of {tuple(x.shape[-2:])} pixels are too small to explain')
     return x.detach().to(next(model.parameters()).device, torch.float32)
 
 def explain(
     model:nn.Module,           # a `tensor → logits` model (an XrayNet, or any nn.Module with `classes`)
-    images:torch.Tensor,       # (B, 3, H, W) normalised inputs (or one (3, H, W) image)
+    images:torch.Tensor,       # (B, C, H, W) normalised inputs (or one (C, H, W) image); C = `model.preprocess.channels` (3 or 1)
     method:str='integrated_gradients', # a key of `METHODS` (or of `REFERENCES`)
     target='predicted',        # 'predicted', a class name or index, one index per image, a contrastive 'A - B', or a `Target`
     baseline='blurred',        # 'blurred' | 'black' | 'mean' | tensor — for methods that need one
     seed:int=None,             # seed the random draws of stochastic methods (SmoothGrad, GradientSHAP, LIME) for this call only
-    **options,                 # passed to the method (n_steps, nt_samples, window, …)
+    **options,                 # passed to the method (n_steps, nt_samples, window, layer, …)
 )->Attribution:
     "Attribute the model's score for `target` to the pixels of `images` with `method`"
     if seed is not None:
         with seeded(seed, images.device): return explain(model, images, method, target, baseline, **options)
     spec, classes = get_method(method), tuple(getattr(model, 'classes', CLASSES))
-    x, tgt = _check_input(model, images), Target.parse(target, classes)
-    if spec.needs_layer: _cam_layer(model)
+    x, tgt = _check_input(model, images), Target.for_model(target, model)
+    if spec.needs_layer: resolve_layer(model, options.get('layer'))        # a clear error before any work
     restore = _prepare(model)
     try:
         with torch.inference_mode(): logits = model(x)
-        tgt, probs = tgt.resolve(logits), probabilities(logits).cpu()
+        tgt, probs = tgt.resolve(logits), probabilities(logits, tgt.multilabel).cpu()
         kw = dict(options, baseline=_baselines(spec, x, baseline, model)) if spec.needs_baseline else options
         out = spec.fn(model, x.requires_grad_(spec.kind in ('gradient', 'layer')), tgt, **kw)
     finally: restore()
@@ -428,57 +572,97 @@ def ig_auto(model, x, target:Target, baseline=None, tol:float=0.01, atol:float=1
         n *= 2
 
 # %% ../nbs/09_explain.ipynb #a7fb4c95
+OUTLINE = (0., 1., 1.)   # cyan: the ground-truth lesion outline, distinct from the attribution colours
+
 def _norm_map(a:np.ndarray, clip:float=99.)->np.ndarray:
     "Scale by the `clip` percentile of |a| and clip to [-1, 1]"
     s = np.percentile(np.abs(a), clip) if clip else np.abs(a).max()
     return np.clip(a / (s + 1e-12), -1, 1)
 
 def _gray01(image)->np.ndarray:
-    "A film as (H, W) float in [0, 1]: as is if already in [0, 1], else (a normalised tensor) min-max rescaled"
+    "A film as (H, W) float in [0, 1]: as is if already in [0, 1], else (a normalised tensor, 1 or 3 channels) min-max rescaled"
     img = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, dtype=np.float32)
     if img.ndim == 3: img = img.mean(0) if img.shape[0] in (1, 3) else img.mean(-1)
     lo, hi = img.min(), img.max()
     return img if lo >= 0 and hi <= 1 else (img - lo) / (hi - lo + 1e-8)   # rescale only normalised inputs
 
-def overlay(
-    image,                   # film: (H, W) in [0, 1], or (3, H, W) (normalised tensors are rescaled)
-    attr,                    # (H, W) attribution map
-    mode:str='signed',       # signed (green +, red −) | positive (green only) | heat (colour map, no film)
-    alpha:float=0.6,         # strength of the colour where |attribution| is largest
-    clip:float=99.,          # percentile of |attribution| mapped to full colour
-    cmap:str='inferno',      # colour map of 'heat'
-)->Image.Image:
-    "Attribution blended on the film as an RGB PIL image"
-    g = _gray01(image)
-    a = _norm_map(attr.detach().cpu().numpy() if isinstance(attr, torch.Tensor) else np.asarray(attr), clip)
+def outline(
+    rgb:np.ndarray,     # (H, W, 3) float image in [0, 1]
+    mask,               # (H, W) ground-truth mask (bool, or > 0.5)
+    color=OUTLINE,
+)->np.ndarray:
+    "`rgb` with the one-pixel inner boundary of `mask` drawn in `color`"
+    from skimage.segmentation import find_boundaries
+    m = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask, dtype=float) > 0.5
+    if m.shape != rgb.shape[:2]: raise ValueError(f'mask of shape {m.shape} does not match the {rgb.shape[:2]} map: resize it like the film first')
+    out = rgb.copy(); out[find_boundaries(m, mode='inner')] = color
+    return out
+
+def _colour(g:np.ndarray, a:np.ndarray, mode:str, alpha:float, cmap:str)->np.ndarray:
+    "(H, W, 3) in [0, 1]: the normalised map `a` as `mode` draws it on the film `g`"
     if mode == 'heat':
         import matplotlib
-        rgb = matplotlib.colormaps[cmap](np.abs(a))[..., :3]
-        return Image.fromarray((rgb * 255).astype(np.uint8))
+        return matplotlib.colormaps[cmap](np.abs(a))[..., :3]
     if mode not in ('signed', 'positive'): raise ValueError(f"mode must be 'signed', 'positive' or 'heat', not {mode!r}")
     if mode == 'positive': a = np.clip(a, 0, 1)
     base = np.repeat(g[..., None], 3, -1)
     col = np.zeros_like(base); col[..., 1] = a > 0; col[..., 0] = a < 0
     w = alpha * np.abs(a)[..., None]
-    return Image.fromarray((((1 - w) * base + w * col).clip(0, 1) * 255 + 0.5).astype(np.uint8))
+    return (1 - w) * base + w * col
+
+def overlay(
+    image,                   # film: (H, W) in [0, 1], or (C, H, W), C = 1 or 3 (normalised tensors are rescaled)
+    attr,                    # (H, W) attribution map
+    mode:str='signed',       # signed (green +, red −) | positive (green only) | heat (colour map, no film)
+    alpha:float=0.6,         # strength of the colour where |attribution| is largest
+    clip:float=99.,          # percentile of |attribution| mapped to full colour
+    cmap:str='inferno',      # colour map of 'heat'
+    mask=None,               # (H, W) ground-truth lesion mask: its outline is drawn in cyan
+)->Image.Image:
+    "Attribution blended on the film as an RGB PIL image, with the lesion outlined if a mask is given"
+    a = _norm_map(attr.detach().cpu().numpy() if isinstance(attr, torch.Tensor) else np.asarray(attr), clip)
+    rgb = _colour(_gray01(image), a, mode, alpha, cmap).clip(0, 1)
+    if mask is not None: rgb = outline(rgb, mask)
+    return Image.fromarray((rgb * 255 + 0.5).astype(np.uint8))
 
 # %% ../nbs/09_explain.ipynb #20028b52
+def _colour_scale(mode:str, alpha:float=0.6, cmap:str='inferno')->tuple:
+    "(colormap, vmin, vmax, label) of `overlay`'s colours on a mid-gray film"
+    from matplotlib.colors import LinearSegmentedColormap
+    if mode == 'heat': return cmap, 0, 1, '|attribution| / its 99th percentile'
+    g, red, green = np.full(3, 0.5), np.array([1., 0, 0]), np.array([0, 1., 0])
+    mix = lambda c: tuple((1 - alpha) * g + alpha * c)
+    if mode == 'positive': return LinearSegmentedColormap.from_list('xnn_pos', [tuple(g), mix(green)]), 0, 1, 'supports the target →'
+    return LinearSegmentedColormap.from_list('xnn_signed', [mix(red), tuple(g), mix(green)]), -1, 1, '← opposes · supports the target →'
+
+def colour_bar(
+    fig, axs,             # the figure, and the axes the bar stands beside
+    mode:str='signed',    # the overlays' mode
+):
+    "A colour bar that says what `overlay`'s colours mean (signed: red opposes, green supports the target)"
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    cm, lo, hi, label = _colour_scale(mode)
+    cb = fig.colorbar(ScalarMappable(Normalize(lo, hi), cm), ax=list(np.ravel(axs)), fraction=0.03, pad=0.01)
+    cb.set_label(label, fontsize=7); cb.ax.tick_params(labelsize=6)
+    return cb
+
 def plot_methods(
-    image,                # the film ((H, W) or a (3, H, W) tensor)
+    image,                # the film ((H, W), or a (C, H, W) tensor with C = 1 or 3)
     attributions:list,    # `Attribution`s of this one image (batch of one each)
     mode:str='signed',
     size:float=2.2,
-    mask=None,            # optional (H, W) ground-truth mask, drawn as a contour
+    mask=None,            # optional (H, W) ground-truth mask, outlined in cyan
 ):
-    "Film plus one overlay per method, titled with the method and the prediction"
+    "Film plus one overlay per method, titled with the method and the prediction, with a colour bar"
     import matplotlib.pyplot as plt
     n = len(attributions) + 1
-    fig, axs = plt.subplots(1, n, figsize=(size * n, size * 1.15))
-    axs[0].imshow(_gray01(image), cmap='gray'); a0 = attributions[0]
+    fig, axs = plt.subplots(1, n, figsize=(size * n + 0.8, size * 1.15), layout='constrained')
+    film = np.repeat(_gray01(image)[..., None], 3, -1)
+    axs[0].imshow(film if mask is None else outline(film, mask)); a0 = attributions[0]
     axs[0].set_title(f'pred {a0.predicted[0]} {a0.probs[0].max():.2f}\ntarget {a0.target}', fontsize=8)
     for ax, a in zip(axs[1:], attributions):
-        ax.imshow(overlay(image, a.maps[0], mode)); ax.set_title(a.method.replace('_', ' '), fontsize=8)
-    if mask is not None:
-        for ax in axs: ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors='cyan', linewidths=0.7)
+        ax.imshow(overlay(image, a.maps[0], mode, mask=mask)); ax.set_title(a.method.replace('_', ' '), fontsize=8)
     for ax in axs: ax.axis('off')
-    fig.tight_layout(); return fig
+    colour_bar(fig, axs, mode)
+    return fig

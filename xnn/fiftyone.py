@@ -8,13 +8,13 @@ import argparse, json, os
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
-from .core import cli_errors
+from .core import DICOM_SUFFIXES, cli_errors, load_xray
 from .data.wrangle import read_annotations
 from .trust import FLAGS, METRICS
 
 # %% auto #0
-__all__ = ['CHANCE_FIELDS', 'dataset_name', 'build_dataset', 'add_predictions', 'unletterbox', 'trust_fields', 'sanity_fields',
-           'add_explanations', 'save_views', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
+__all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add_predictions', 'unletterbox', 'trust_fields',
+           'sanity_fields', 'add_explanations', 'save_views', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
 
 # %% ../nbs/12_fiftyone.ipynb #8ee3a018
 def _fo():
@@ -30,12 +30,25 @@ def dataset_name(data)->str:
     "Default dataset name for a data folder"
     return f'xnn-{Path(data).resolve().name}'
 
+def sample_file(
+    data:Path,   # the data folder
+    path:str,    # a film's path in annotations.csv
+)->str:          # the file FiftyOne shows for it
+    "The film itself; for a DICOM film, which the App cannot display, a PNG rendering of it under `data/.previews/` (made once)"
+    src = data / path
+    if src.suffix.lower() not in DICOM_SUFFIXES: return str(src)
+    png = (data / '.previews' / path).with_suffix('.png')
+    if not png.exists() or png.stat().st_mtime < src.stat().st_mtime:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((load_xray(src) * 65535 + 0.5).astype(np.uint16)).save(png)   # 16-bit: the window as xnn reads it
+    return str(png)
+
 def build_dataset(
     data,                    # folder written by xnn_wrangle
     name:str=None,           # dataset name (default: xnn-<folder name>)
     persistent:bool=True,    # keep it in the database between sessions
 ):                           # a fiftyone.Dataset
-    "Create or update the FiftyOne dataset of a data folder"
+    "Create or update the FiftyOne dataset of a data folder; `film_path` is each film's path in annotations.csv"
     fo = _fo()
     data = Path(data).resolve(); ann = read_annotations(data)
     name = name or dataset_name(data)
@@ -43,8 +56,8 @@ def build_dataset(
     ds.persistent = persistent
     samples = []
     for r in ann.itertuples():
-        s = fo.Sample(filepath=str(data / r.path), tags=[r.split], ground_truth=fo.Classification(label=r.label), split=r.split,
-                      patient_id=str(r.patient_id), sha1=str(r.sha1))
+        s = fo.Sample(filepath=sample_file(data, r.path), film_path=r.path, tags=[r.split], ground_truth=fo.Classification(label=r.label),
+                      split=r.split, patient_id=str(r.patient_id), sha1=str(r.sha1))
         if getattr(r, 'mask_path', ''): s['lesion'] = fo.Segmentation(mask_path=str(data / r.mask_path))
         samples.append(s)
     ds.merge_samples(samples, key_field='filepath', merge_lists=False, progress=False)
@@ -65,10 +78,10 @@ def add_predictions(ds, ckpt, splits=None, field:str='prediction', batch_size:in
     if splits: ann = ann[ann.split.isin(list(splits))]
     dset = XrayDataset(ann, None, build_transforms(model.preprocess), root=data)
     probs, _ = predict_probs(model, DataLoader(dset, batch_size))
-    by_path = {str(data / p): pr for p, pr in zip(dset.ann.path, probs)}
-    view = ds.select_by('filepath', list(by_path))
+    by_path = dict(zip(dset.ann.path, probs))
+    view = ds.select_by('film_path', list(by_path))
     for s in view.iter_samples(autosave=True, progress=False):
-        p = by_path[s.filepath]; k = int(p.argmax())
+        p = by_path[s.film_path]; k = int(p.argmax())
         s[field] = fo.Classification(label=model.classes[k], confidence=float(p[k]), logits=np.log(np.clip(p, 1e-12, 1)).tolist(),
                                      **{f'p_{c}': float(v) for c, v in zip(model.classes, p)})
         pn = float(sum(v for c, v in zip(model.classes, p) if c != 'normal'))
@@ -156,7 +169,7 @@ def add_explanations(
     fit:str=None,      # how films were fitted to the model's input (default: read from the run's checkpoint)
 ):                     # the view of the explained films
     "Attach the maps, trust metrics, chance rates and sanity verdicts of an `xnn_explain` run to `ds`"
-    expl_dir, data = Path(expl_dir), Path(ds.info['xnn_data'])
+    expl_dir = Path(expl_dir)
     m = pd.read_csv(expl_dir / 'metrics.csv')
     sanity = json.loads((expl_dir / 'sanity.json').read_text()) if (expl_dir / 'sanity.json').exists() else {}
     fit, methods = fit or _checkpoint_fit(sanity), list(dict.fromkeys(m.method))
@@ -164,9 +177,9 @@ def add_explanations(
     chance = [c for c in CHANCE_FIELDS if c in m]
     _declare_fields(ds, {f: c for fs in per_method.values() for f, c in fs.items()} | {c: c for c in chance}, methods)
     rows = {p: d for p, d in m.groupby('path')}
-    view = ds.select_by('filepath', [str(data / p) for p in rows])
+    view = ds.select_by('film_path', list(rows))
     for s in view.iter_samples(autosave=True, progress=False):
-        d = rows[str(Path(s.filepath).relative_to(data))]
+        d = rows[s.film_path]
         _add_heatmaps(s, expl_dir, d, fit)
         for r in d.itertuples():
             for f, c in per_method[r.method].items(): s[f] = _field_value(c, getattr(r, c))

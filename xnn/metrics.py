@@ -40,9 +40,10 @@ def flatten_metrics(
 # %% ../nbs/05_metrics.ipynb #22dc84f0
 def probabilities(
     logits:torch.Tensor,  # (B, K) class scores of a `tensor → logits` model
-)->torch.Tensor:          # (B, K) float32, each row sums to 1
-    "Class probabilities from logits: the one softmax in xnn"
-    return logits.float().softmax(-1)
+    multilabel:bool=False,# independent outputs (TorchXRayVision's 18 pathologies): one sigmoid each
+)->torch.Tensor:          # (B, K) float32; each row sums to 1 unless `multilabel`
+    "Class probabilities from logits: the one softmax in xnn (a sigmoid per output for multi-label heads)"
+    return logits.float().sigmoid() if multilabel else logits.float().softmax(-1)
 
 # %% ../nbs/05_metrics.ipynb #21477e82
 def _confusions(y:np.ndarray, pred:np.ndarray, idx:np.ndarray, k:int)->np.ndarray:

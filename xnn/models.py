@@ -4,38 +4,52 @@
 
 # %% ../nbs/04_models.ipynb #85013863
 from __future__ import annotations
+import math, warnings
 from dataclasses import dataclass, field, asdict
+from functools import partial
 from pathlib import Path
 from typing import Callable
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
+from fastcore.basics import patch
 from .core import CLASSES
 from .data.loaders import Preprocess
 
 # %% auto #0
-__all__ = ['BACKBONES', 'FREEZE_MODES', 'BackboneSpec', 'register_backbone', 'SmallCNN', 'XrayNet', 'WeightsError', 'check_keys',
-           'load_state_strict', 'read_state_dict', 'tv_weights', 'get_spec', 'create_model', 'cam_shape',
-           'count_params', 'freeze', 'model_meta', 'rebuild']
+__all__ = ['BACKBONES', 'XRV_PATHOLOGIES', 'HEADS', 'FREEZE_MODES', 'BackboneSpec', 'register_backbone', 'SmallCNN', 'XrayNet',
+           'WeightsError', 'check_keys', 'load_state_strict', 'read_state_dict', 'tv_weights', 'tokens_to_map',
+           'get_spec', 'create_model', 'cam_shape', 'count_params', 'freeze', 'model_meta', 'rebuild']
 
 # %% ../nbs/04_models.ipynb #39fcf213
 def _children(*paths):
     "Blocks = the children of the modules at `paths`, in order"
     return lambda net: [c for p in paths for c in net.get_submodule(p).children() if any(True for _ in c.parameters())]
 
+def _submodule(net:nn.Module, path:str)->nn.Module:
+    "Like `get_submodule`, but numeric parts index module lists and may count from the end ('layers.-1.norm')"
+    m = net
+    for part in filter(None, path.split('.')):
+        m = m[int(part)] if part.lstrip('-').isdigit() and isinstance(m, (nn.ModuleList, nn.Sequential)) else getattr(m, part)
+        if not isinstance(m, nn.Module): raise AttributeError(f'{path!r}: {part!r} is not a module')
+    return m
+
 @dataclass
 class BackboneSpec:
     "What xnn needs to know about a backbone: data, not branches"
     name:str                     # registry key
-    source:str                   # 'torchvision' | 'hf' | 'xnn'
-    arch:str                     # torchvision model name, HF model type, or xnn builder name
+    source:str                   # 'torchvision' | 'hf' | 'xnn' | 'txrv' (TorchXRayVision)
+    arch:str                     # torchvision model name, HF model type, xnn builder name, or TorchXRayVision class
     head:str                     # dotted path of the final nn.Linear
-    cam_layer:str|None           # dotted path of the layer for GradCAM (None: no spatial layer)
+    cam_layer:str|None           # dotted path of the layer for GradCAM (None: no spatial layer); '-1' counts from the end
     blocks:Callable              # net → ordered list of fine-tuning blocks (last = nearest the head)
     neck:tuple=()                # modules between the last block and the head (e.g. a final norm)
     weights:str|None=None        # the library's pretrained identifier (needs internet to fetch)
     preprocess:Preprocess=field(default_factory=Preprocess)
-    config:dict=field(default_factory=dict)  # HF config overrides (tiny test variants)
+    config:dict=field(default_factory=dict)  # builder options: HF config overrides (tiny test variants), SmallCNN arguments
     licence:str=''
+    cam_reshape:Callable|None=None  # CAM layer output → (B, C, h, w), for token models; None: the output already is a map
+    labels:tuple=()              # classes of the pretrained classifier (kept by `create_model(..., head='pretrained')`)
+    forward_kwargs:dict=field(default_factory=dict)  # extra keyword arguments of a HF model's forward
 
 BACKBONES = {}
 
@@ -64,19 +78,27 @@ _cnx = dict(source='hf', arch='convnextv2', head='classifier', cam_layer='convne
             blocks=_hf_convnext_blocks, neck=('convnextv2.layernorm',))
 register_backbone(BackboneSpec('convnextv2', weights='facebook/convnextv2-tiny-1k-224', licence='CC-BY-NC-4.0 (Meta weights)', **_cnx))
 register_backbone(BackboneSpec('tiny_convnextv2', config=dict(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64]), **_cnx))
-register_backbone(BackboneSpec('small_cnn', 'xnn', 'small_cnn', 'head', 'blocks.4', _children('blocks'),
-                               preprocess=Preprocess(128)))
+_small = dict(source='xnn', arch='small_cnn', head='head', cam_layer='blocks.4', blocks=_children('blocks'), preprocess=Preprocess(128))
+for _s in (BackboneSpec('small_cnn', **_small),                                      # output stride 32: stage-one checkpoints
+           BackboneSpec('small_cnn_s16', config=dict(output_stride=16), **_small)):  # 8×8 last map at 128 px: the demo's
+    register_backbone(_s)
 
 # %% ../nbs/04_models.ipynb #9ea5d406
 def _conv(ci, co, stride=1): return nn.Sequential(nn.Conv2d(ci, co, 3, stride, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True))
 
 class SmallCNN(nn.Module):
     "A ~0.5 M-parameter CNN that trains from scratch on CPU (xnn's demo backbone)"
-    def __init__(self, num_classes:int=3, widths=(16, 32, 64, 96, 128)):
+    def __init__(self,
+                 num_classes:int=3,
+                 widths=(16, 32, 64, 96, 128),  # stem, then one per stage
+                 output_stride:int=32):          # 32, 16, 8 or 4: the stem halves once, each max-pool once more
         super().__init__()
-        w = widths
+        w, pools = widths, int(math.log2(output_stride)) - 1
+        if output_stride not in (4, 8, 16, 32) or pools > len(w) - 1:
+            raise ValueError(f'output_stride must be one of 4, 8, 16, 32 (at most 2 ** {len(w)}), not {output_stride}')
+        pool = lambda i: nn.MaxPool2d(2) if i < pools else nn.Identity()      # parameter-free either way: same state dict
         self.blocks = nn.Sequential(_conv(3, w[0], 2),
-                                    *[nn.Sequential(nn.MaxPool2d(2), _conv(a, b), _conv(b, b)) for a, b in zip(w[:-1], w[1:])])
+                                    *[nn.Sequential(pool(i), _conv(a, b), _conv(b, b)) for i, (a, b) in enumerate(zip(w[:-1], w[1:]))])
         self.pool, self.head = nn.AdaptiveAvgPool2d(1), nn.Linear(w[-1], num_classes)
     def forward(self, x): return self.head(self.pool(self.blocks(x)).flatten(1))
 
@@ -89,16 +111,24 @@ class XrayNet(nn.Module):
         self.preprocess = preprocess or spec.preprocess
         self.is_hf = spec.source == 'hf'
 
-    def forward(self, x): return self.net(pixel_values=x).logits if self.is_hf else self.net(x)
+    def forward(self, x): return self.net(pixel_values=x, **self.spec.forward_kwargs).logits if self.is_hf else self.net(x)
 
     @property
     def head(self)->nn.Linear: return self.net.get_submodule(self.spec.head)
     @property
     def cam_layer(self)->nn.Module:
         if self.spec.cam_layer is None: raise ValueError(f'backbone {self.spec.name!r} has no CAM layer (no spatial feature map)')
-        return self.net.get_submodule(self.spec.cam_layer)
+        return _submodule(self.net, self.spec.cam_layer)
+    @property
+    def cam_reshape(self)->Callable|None:
+        "CAM layer output → (B, C, h, w) for token models (pytorch-grad-cam's `reshape_transform`); None for CNNs"
+        return self.spec.cam_reshape
+    @property
+    def multilabel(self)->bool:
+        "True when the logits are the pretrained classifier's independent outputs (`head='pretrained'`): a sigmoid each, not one softmax"
+        return bool(self.spec.labels) and tuple(self.classes) == tuple(self.spec.labels)
     def blocks(self)->list: return self.spec.blocks(self.net)
-    def neck(self)->list: return [self.net.get_submodule(p) for p in self.spec.neck]
+    def neck(self)->list: return [_submodule(self.net, p) for p in self.spec.neck]
 
     def features(self, x)->torch.Tensor:
         "The head's input for `x`: pooled backbone features, (B, F)"
@@ -115,9 +145,27 @@ class XrayNet(nn.Module):
             if isinstance(m, _BatchNorm) and m.affine and not any(p.requires_grad for p in m.parameters()): m.eval()
         return self
 
+# %% ../nbs/04_models.ipynb #a13506e4
+def _block(model:XrayNet, i:int)->nn.Module:
+    blocks = model.blocks()
+    if not -len(blocks) <= i < len(blocks): raise ValueError(f'{model.spec.name} has {len(blocks)} blocks: layer must be between {-len(blocks)} and {len(blocks) - 1}, not {i}')
+    return blocks[i]
+
+@patch
+def layer(self:XrayNet,
+          which:int|str|None=None, # None: the CAM layer; an int: a fine-tuning block (-1 the last); a str: a dotted path under `net`
+         )->nn.Module:
+    "The layer a CAM method should read"
+    if which is None: return self.cam_layer
+    if isinstance(which, int): return _block(self, which)
+    try: return _submodule(self.net, which)
+    except (AttributeError, IndexError):
+        raise ValueError(f'{self.spec.name} has no layer {which!r}: give a dotted path under model.net (top level: '
+                         f'{", ".join(n for n, _ in self.net.named_children())}; CAM layer: {self.spec.cam_layer})') from None
+
 # %% ../nbs/04_models.ipynb #61855759
-class WeightsError(RuntimeError):
-    "Pretrained weights that do not fit the architecture"
+class WeightsError(ValueError, RuntimeError):
+    "Pretrained weights that do not fit the architecture, or cannot be fetched (a user error: command lines report it in one line)"
 
 def check_keys(missing, unexpected, mismatched, head:str, source:str=''):
     "Raise `WeightsError` unless only keys of `head` are missing or mis-shaped"
@@ -151,6 +199,11 @@ def _replace_head(net:nn.Module, head:str, num_classes:int):
     parent, _, leaf = head.rpartition('.')
     setattr(net.get_submodule(parent) if parent else net, leaf, nn.Linear(old.in_features, num_classes))
 
+def _is_local(weights)->bool:
+    "Whether `weights` names a local file or folder rather than a library's identifier"
+    w = Path(str(weights))
+    return w.suffix in ('.pth', '.pt', '.safetensors', '.bin') or w.exists()
+
 def tv_weights(arch:str, weights:str):
     "The torchvision weights enum member for `weights` ('DEFAULT', 'IMAGENET1K_V1', …)"
     from torchvision.models import get_model_weights
@@ -158,33 +211,128 @@ def tv_weights(arch:str, weights:str):
     try: return enum[weights] if weights != 'DEFAULT' else enum.DEFAULT
     except KeyError: raise ValueError(f'{arch} has no weights {weights!r}; choose from DEFAULT, {", ".join(enum.__members__)}') from None
 
-def _build_torchvision(spec:BackboneSpec, weights, num_classes:int)->nn.Module:
+def _build_torchvision(spec:BackboneSpec, weights, num_classes:int|None, config:dict=None)->nn.Module:
     from torchvision.models import get_model
-    local = weights is not None and (Path(str(weights)).suffix in ('.pth', '.pt', '.safetensors', '.bin') or Path(str(weights)).exists())
+    local = weights is not None and _is_local(weights)
     net = get_model(spec.arch, weights=None if (weights is None or local) else tv_weights(spec.arch, weights))
     if local: load_state_strict(net, read_state_dict(weights), spec.head, str(weights))
-    _replace_head(net, spec.head, num_classes)
+    if num_classes is not None: _replace_head(net, spec.head, num_classes)
     return net
 
 # %% ../nbs/04_models.ipynb #3338a5d7
-def _hf_config(spec:BackboneSpec, num_classes:int, config:dict=None):
+def _hf_config(spec:BackboneSpec, num_classes:int|None, config:dict=None):
     from transformers import CONFIG_MAPPING
-    cfg = dict(spec.config, **(config or {}), num_labels=num_classes)
+    cfg = dict(spec.config, **(config or {}), **({} if num_classes is None else dict(num_labels=num_classes)))
     return CONFIG_MAPPING[spec.arch](**cfg)
 
-def _build_hf(spec:BackboneSpec, weights, num_classes:int, config:dict=None)->nn.Module:
+def _build_hf(spec:BackboneSpec, weights, num_classes:int|None, config:dict=None)->nn.Module:
     from transformers import AutoModelForImageClassification
     if weights is None: return AutoModelForImageClassification.from_config(_hf_config(spec, num_classes, config))
     w = str(weights)
     if Path(w).exists() and not (Path(w) / 'config.json').exists():
         raise FileNotFoundError(f'{w} is not a HuggingFace model folder (no config.json)')
-    try:
-        net, info = AutoModelForImageClassification.from_pretrained(w, num_labels=num_classes, ignore_mismatched_sizes=True,
-                                                                    output_loading_info=True)
+    kw = {} if num_classes is None else dict(num_labels=num_classes, ignore_mismatched_sizes=True)
+    try: net, info = AutoModelForImageClassification.from_pretrained(w, output_loading_info=True, **kw)
     except OSError as e: raise WeightsError(f'cannot load HuggingFace weights {w!r} (no local folder, and the hub is unreachable or offline): {e}') from None
     check_keys(info.get('missing_keys', []), info.get('unexpected_keys', []), [m[0] if isinstance(m, tuple) else m for m in info.get('mismatched_keys', [])],
-               spec.head, w)
+               spec.head if num_classes is not None else '', w)
     return net
+
+# %% ../nbs/04_models.ipynb #01810023
+def _xrv():
+    "torchxrayvision, imported on first use (its import silences every warning process-wide: undone here)"
+    try:
+        with warnings.catch_warnings(): import torchxrayvision as xrv
+    except ImportError: raise ImportError('TorchXRayVision backbones need torchxrayvision: pip install torchxrayvision') from None
+    return xrv
+
+class _XrvDenseNet(nn.Module):
+    "TorchXRayVision's DenseNet-121 modules (`features`, `classifier`: its state-dict keys) with a plain forward"
+    def __init__(self, num_classes:int=18):
+        super().__init__()
+        src = _xrv().models.DenseNet(weights=None, num_classes=num_classes)
+        self.features, self.classifier = src.features, src.classifier
+    def forward(self, x): return self.classifier(F.adaptive_avg_pool2d(F.relu(self.features(x)), 1).flatten(1))
+
+class _XrvResNet(nn.Module):
+    "TorchXRayVision's ResNet-50: a torchvision ResNet-50 with a one-channel stem, held in `model` as the library holds it"
+    def __init__(self, num_classes:int=18):
+        super().__init__()
+        from torchvision.models import resnet50
+        self.model = resnet50(num_classes=num_classes)
+        self.model.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    def forward(self, x): return self.model(x)
+
+_XRV_ARCHS = dict(DenseNet=_XrvDenseNet, ResNet=_XrvResNet)
+
+# %% ../nbs/04_models.ipynb #9dcb682b
+def _xrv_named_state(spec:BackboneSpec, name:str)->dict:
+    "State dict of TorchXRayVision's weights `name` (downloaded on first use: needs internet)"
+    urls = _xrv().models.model_urls
+    if name not in urls: raise ValueError(f'unknown TorchXRayVision weights {name!r}: choose from {", ".join(k for k in urls if "-" in k)}, or pass a local file')
+    try: return getattr(_xrv().models, spec.arch)(weights=name).state_dict()
+    except Exception as e:
+        raise WeightsError(f'cannot fetch TorchXRayVision weights {name!r} (needs internet; offline, save them once with '
+                           f'torch.save(model.state_dict(), FILE) and pass FILE): {e}') from None
+
+def _build_txrv(spec:BackboneSpec, weights, num_classes:int|None, config:dict=None)->nn.Module:
+    net = _XRV_ARCHS[spec.arch]()
+    if weights is not None:
+        sd = read_state_dict(weights) if _is_local(weights) else _xrv_named_state(spec, weights)
+        sd = {k: v for k, v in sd.items() if k != 'op_threshs'}       # the library's output calibration, not a weight
+        load_state_strict(net, sd, spec.head if num_classes is not None else '', str(weights))   # a kept head must load too
+    if num_classes is not None: _replace_head(net, spec.head, num_classes)
+    return net
+
+def _dense_blocks(net)->list:
+    "DenseNet blocks: each dense layer, and each transition between dense blocks"
+    return [b for n, c in net.features.named_children() for b in (c.children() if n.startswith('denseblock') else [c] if n.startswith('transition') else [])]
+
+XRV_PATHOLOGIES = ('Atelectasis', 'Consolidation', 'Infiltration', 'Pneumothorax', 'Edema', 'Emphysema', 'Fibrosis', 'Effusion', 'Pneumonia',
+                   'Pleural_Thickening', 'Cardiomegaly', 'Nodule', 'Mass', 'Hernia', 'Lung Lesion', 'Fracture', 'Lung Opacity', 'Enlarged Cardiomediastinum')
+_xrv_pp = dict(fit='crop', mean=(0.5,), std=(1 / 2048,), channels=1)          # a [0, 1] film → the library's [-1024, 1024]
+_txrv = dict(source='txrv', labels=XRV_PATHOLOGIES, licence='Apache-2.0 (TorchXRayVision; weights trained on public CXR data sets with their own terms)')
+for _s in (BackboneSpec('txrv_densenet121', arch='DenseNet', head='classifier', cam_layer='features.norm5', blocks=_dense_blocks,
+                        neck=('features.norm5',), weights='densenet121-res224-all', preprocess=Preprocess(224, **_xrv_pp), **_txrv),
+           BackboneSpec('txrv_resnet50', arch='ResNet', head='model.fc', cam_layer='model.layer4',
+                        blocks=_children('model.layer1', 'model.layer2', 'model.layer3', 'model.layer4'),
+                        weights='resnet50-res512-all', preprocess=Preprocess(512, **_xrv_pp), **_txrv)):
+    register_backbone(_s)
+
+# %% ../nbs/04_models.ipynb #a38447d0
+def tokens_to_map(
+    x,                # a transformer layer's output: tokens (B, N, C), (B, h, w, C), or a tuple whose first item is one
+    cls_tokens:int=0, # leading tokens that are not patches (ViT's CLS: 1)
+)->torch.Tensor:      # (B, C, h, w), the layout CAM methods expect of a CNN layer
+    "Lay out a square grid of patch tokens as a feature map"
+    x = x[0] if isinstance(x, tuple) else x
+    if x.dim() == 4: return x.permute(0, 3, 1, 2)
+    x = x[:, cls_tokens:]
+    h = math.isqrt(x.shape[1])
+    if h * h != x.shape[1]: raise ValueError(f'{x.shape[1]} patch tokens do not form a square map (square inputs only)')
+    return x.reshape(x.shape[0], h, h, x.shape[2]).permute(0, 3, 1, 2)
+
+# %% ../nbs/04_models.ipynb #1b94c9e9
+def _swin_blocks(net)->list:
+    "Per stage: its Swin blocks, then the patch merging that ends it"
+    out = []
+    for stage in net.swin.encoder.layers:
+        out.extend(stage.blocks)
+        if stage.downsample is not None: out.append(stage.downsample)
+    return out
+
+_vit = dict(source='hf', arch='vit', head='classifier', cam_layer='vit.layers.-1.layernorm_before', blocks=_children('vit.layers'),
+            neck=('vit.layernorm',), cam_reshape=partial(tokens_to_map, cls_tokens=1), forward_kwargs=dict(interpolate_pos_encoding=True),
+            preprocess=Preprocess(224, mean=(0.5,) * 3, std=(0.5,) * 3))
+_swin = dict(source='hf', arch='swin', head='classifier', cam_layer='swin.layernorm', blocks=_swin_blocks, neck=('swin.layernorm',),
+             cam_reshape=tokens_to_map)
+for _s in (BackboneSpec('vit', weights='google/vit-base-patch16-224', licence='Apache-2.0 (Google weights)', **_vit),
+           BackboneSpec('tiny_vit', config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                                image_size=64, patch_size=16), **_vit),
+           BackboneSpec('swin', weights='microsoft/swin-tiny-patch4-window7-224', licence='Apache-2.0 (Microsoft weights)', **_swin),
+           BackboneSpec('tiny_swin', config=dict(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 1], window_size=4),
+                        **_swin)):
+    register_backbone(_s)
 
 # %% ../nbs/04_models.ipynb #b4b20832
 def _auto_spec(name:str, source:str)->BackboneSpec:
@@ -210,34 +358,49 @@ def get_spec(name:str, source:str=None)->BackboneSpec:
     raise ValueError(f'unknown backbone {name!r}: use one of {", ".join(BACKBONES)} or a torchvision model name')
 
 # %% ../nbs/04_models.ipynb #251282c2
+def _build_xnn(spec:BackboneSpec, weights, num_classes:int, config:dict=None)->nn.Module:
+    net = SmallCNN(num_classes, **spec.config, **(config or {}))
+    if weights is not None: load_state_strict(net, read_state_dict(weights), spec.head, str(weights))
+    return net
+
+_BUILDERS = dict(torchvision=_build_torchvision, hf=_build_hf, xnn=_build_xnn, txrv=_build_txrv)   # source → (spec, weights, num_classes|None, config) → net
+HEADS = ('new', 'pretrained')
+
+def _pretrained_classes(spec:BackboneSpec, weights)->tuple:
+    "The classes of `spec`'s pretrained classifier, for `head='pretrained'`"
+    if not spec.labels:
+        raise ValueError(f"backbone {spec.name!r} has no pretrained classifier with known classes; head='pretrained' works for "
+                         f"{', '.join(n for n, s in BACKBONES.items() if s.labels)}")
+    if weights is None: raise ValueError("head='pretrained' reads the pretrained classifier: pass weights (a local file or the library's name)")
+    return spec.labels
+
 def create_model(
     name:str,                 # registry key (`BACKBONES`) or any torchvision model name
-    source:str=None,          # 'torchvision' | 'hf' | 'xnn' (checked against the registry)
-    weights=None,             # None: random init; 'DEFAULT'/enum name/hub id: library weights; or a local file/folder
+    source:str=None,          # 'torchvision' | 'hf' | 'xnn' | 'txrv' (checked against the registry)
+    weights=None,             # None: random init; 'pretrained' or the library's name (enum, hub id, xrv name): needs internet; or a local file/folder
     num_classes:int=len(CLASSES),
     classes=CLASSES,          # class names, in logit order
-    config:dict=None,         # HF config overrides for random init
+    config:dict=None,         # builder options for random init (HF config overrides)
     preprocess:Preprocess=None, # input preprocessing (the spec's default if None)
+    head:str='new',           # 'new': a fresh `num_classes` head; 'pretrained': keep the library's classifier, classes `spec.labels`
 )->XrayNet:
-    "Build a backbone with a fresh `num_classes` head as a `tensor → logits` `XrayNet`"
+    "Build a backbone with a fresh `num_classes` head (or its pretrained one) as a `tensor → logits` `XrayNet`"
     spec = get_spec(name, source)
+    if head not in HEADS: raise ValueError(f'head must be one of {", ".join(HEADS)}, not {head!r}')
     if weights == 'pretrained': weights = spec.weights
-    if spec.source == 'torchvision': net = _build_torchvision(spec, weights, num_classes)
-    elif spec.source == 'hf': net = _build_hf(spec, weights, num_classes, config)
-    else:
-        net = SmallCNN(num_classes)
-        if weights is not None: load_state_strict(net, read_state_dict(weights), spec.head, str(weights))
-    return XrayNet(net, spec, classes, preprocess)
+    if head == 'pretrained': classes, num_classes = _pretrained_classes(spec, weights), None
+    return XrayNet(_BUILDERS[spec.source](spec, weights, num_classes, config), spec, classes, preprocess)
 
 # %% ../nbs/04_models.ipynb #990e610f
-def cam_shape(model:XrayNet, x:torch.Tensor)->tuple:
-    "Output shape of `model.cam_layer` for input `x`"
+def cam_shape(model:XrayNet, x:torch.Tensor, layer:int|str|None=None)->tuple:
+    "Shape of the map CAM methods see at `model.layer(layer)` for input `x`: (B, C, h, w)"
     got = {}
-    h = model.cam_layer.register_forward_hook(lambda m, i, o: got.setdefault('o', o[0] if isinstance(o, tuple) else o))
+    h = model.layer(layer).register_forward_hook(lambda m, i, o: got.setdefault('o', o))
     try:
         with torch.no_grad(): model(x)
     finally: h.remove()
-    return tuple(got['o'].shape)
+    o = got['o']
+    return tuple((model.cam_reshape(o) if model.cam_reshape else o[0] if isinstance(o, tuple) else o).shape)
 
 # %% ../nbs/04_models.ipynb #ba82b491
 FREEZE_MODES = ('feature_extraction', 'fine_tune', 'full')

@@ -40,10 +40,10 @@ class ExplainModule(L.LightningModule):
         self.score_kw = dict(steps=steps, baseline=baseline)
         self.options = {m: {**get_method(m).fast, **(options or {}).get(m, {})} for m in self.methods}
 
-    def _save(self, att, x, paths):
+    def _save(self, att, x, paths, masks):
         for d in ('overlays', 'maps'): (self.out / d).mkdir(parents=True, exist_ok=True)
-        for j, path in enumerate(paths):
-            overlay(x[j], att.maps[j]).save(self.out / 'overlays' / f'{film_stem(path)}.{att.method}.png')
+        for j, path in enumerate(paths):   # the lesion, where one is known, is outlined on the overlay
+            overlay(x[j], att.maps[j], mask=masks[j] if masks[j].any() else None).save(self.out / 'overlays' / f'{film_stem(path)}.{att.method}.png')
             np.savez_compressed(map_file(self.out, path, att.method), attribution=att.maps[j].numpy().astype(np.float16))
 
     def predict_step(self, batch, i):
@@ -53,7 +53,7 @@ class ExplainModule(L.LightningModule):
             with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, seed=i, **self.options[meth])   # seeded per batch
             if chance is None: chance = chance_scores(self.model, x, att.target, batch['mask'], seed=i, **self.score_kw)   # one per film, for every method
             scores = score_maps(self.model, x, att, batch['mask'], batch['marker'], road_on=road_on, **self.score_kw)
-            self._save(att, x, batch['path'])
+            self._save(att, x, batch['path'], batch['mask'])
             rows += [dict(path=path, label=self.model.classes[int(batch['label'][j])], predicted=att.predicted[j], probability=float(att.probs[j].max()),
                           method=meth, **{k: v[j] for k, v in (scores | chance).items()},
                           **{f'p_{c}': float(p) for c, p in zip(self.model.classes, att.probs[j])}) for j, path in enumerate(batch['path'])]

@@ -5,6 +5,7 @@
 # %% ../nbs/08_run.ipynb #2ecd335f
 from __future__ import annotations
 import argparse, json, time
+from dataclasses import replace
 from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
@@ -49,8 +50,8 @@ def build_model(cfg:DictConfig):
     "Create, initialise and freeze the model a config describes; returns (model, parameter counts)"
     m = cfg.model
     model = create_model(m.name, m.source, m.weights)
-    # the run's input size and fit, with the backbone's own normalisation
-    model.preprocess = Preprocess(cfg.data.image_size, cfg.data.fit, model.preprocess.mean, model.preprocess.std)
+    # the run's input size and fit, with the backbone's own channels and normalisation
+    model.preprocess = replace(model.preprocess, size=cfg.data.image_size, fit=cfg.data.fit)
     if m.init_from:
         ck = read_checkpoint(m.init_from)
         if ck['meta']['name'] != model.spec.name:
@@ -58,6 +59,12 @@ def build_model(cfg:DictConfig):
         model.load_state_dict(ck['state_dict'], strict=True)
     counts = freeze(model, m.freeze, m.trainable_blocks)
     return model, counts
+
+def _datamodule(cfg:DictConfig, pp:Preprocess)->XrayDataModule:
+    "The run's data module, giving films as the model wants them (`pp`: size, fit, channels, normalisation)"
+    d = cfg.data
+    return XrayDataModule(str(d.dir), pp.size, pp.fit, pp.mean, pp.std, pp.channels, batch_size=d.batch_size, num_workers=d.num_workers,
+                          augment=d.augment, hflip=d.hflip, weighted_sampling=d.weighted_sampling, cache=d.cache)
 
 # %% ../nbs/08_run.ipynb #40231f39
 def _callbacks(cfg, ckpt_dir:Path):
@@ -91,9 +98,7 @@ def fit(
     if not data.is_dir(): raise FileNotFoundError(f'data directory {data} does not exist: run xnn_wrangle (or xnn_synth) first')
     read_annotations(data)                                  # validates labels and columns up front
     model, counts = build_model(cfg)
-    d = cfg.data
-    dm = XrayDataModule(str(data), d.image_size, d.fit, model.preprocess.mean, model.preprocess.std, d.batch_size, d.num_workers,
-                        d.augment, d.hflip, d.weighted_sampling, d.cache)
+    d, dm = cfg.data, _datamodule(cfg, model.preprocess)
     o = cfg.optim
     clf = XrayClassifier(model, o.lr, o.weight_decay, o.scheduler, dm.class_weights if o.class_weights else None,
                          o.label_smoothing, cfg.checkpoint.monitor, cfg.trainer.max_epochs)

@@ -13,8 +13,8 @@ from typing import Literal, Optional
 import numpy as np, torch
 from torchvision import tv_tensors
 from . import __version__
-from .core import MAX_PIXELS, XrayLoadError, cli_errors, file_digest, load_xray
-from .data.loaders import build_transforms
+from .core import MAX_PIXELS, XrayLoadError, cli_errors, file_digest, load_xray, read_xray
+from .data.loaders import Preprocess, build_transforms
 from .explain import METHODS, Target, explain, overlay
 from .metrics import probabilities
 from .train import load_classifier
@@ -28,9 +28,9 @@ except ImportError as e:
     raise ImportError(f'xnn.serve needs FastAPI: pip install fastapi uvicorn python-multipart ({e})') from None
 
 # %% auto #0
-__all__ = ['STATUS', 'ERRORS', 'prepare_input', 'film_of', 'APIError', 'load_error', 'error_response', 'MicroBatcher', 'Service',
-           'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo', 'Prediction', 'Explanation',
-           'ErrorBody', 'create_app', 'app_from_env', 'serve_parser', 'xnn_serve']
+__all__ = ['STATUS', 'ERRORS', 'prepare_input', 'prepare_mask', 'film_of', 'APIError', 'load_error', 'error_response',
+           'MicroBatcher', 'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo',
+           'Prediction', 'Explanation', 'ErrorBody', 'create_app', 'app_from_env', 'serve_parser', 'xnn_serve']
 
 # %% ../nbs/14_serve.ipynb #dff0c568
 def prepare_input(
@@ -44,13 +44,29 @@ def prepare_input(
     img = load_xray(data, max_pixels, draft=(2 * s, 2 * s) if draft else None)
     return build_transforms(model.preprocess)(tv_tensors.Image(torch.from_numpy(img)[None])).as_subclass(torch.Tensor)
 
+def prepare_mask(
+    data:bytes,        # an uploaded lesion mask: any image, nonzero = lesion
+    model,             # the `XrayNet` the film is prepared for
+    film_shape:tuple,  # (H, W) of the film it belongs to (any scale)
+    name:str='mask',
+)->torch.Tensor:       # (S, S) bool, letterboxed exactly as the film is
+    "A lesion mask upload, fitted to the model input like its film, so its outline can be drawn on the overlay"
+    m = (load_xray(data) > 0).astype(np.uint8)
+    (h, w), (fh, fw) = m.shape, film_shape
+    if abs(w / h - fw / fh) > 0.02 * fw / fh:
+        raise ValueError(f'{name}: the mask is {w}x{h} pixels, which does not have the shape of the {fw}x{fh} film')
+    pp = model.preprocess
+    geometry = build_transforms(Preprocess(pp.size, pp.fit, (0.,), (1.,), channels=1))    # the film's resize and letterbox, no normalisation
+    return geometry(tv_tensors.Mask(torch.from_numpy(m)[None]))[0].as_subclass(torch.Tensor) > 0
+
 def film_of(x:torch.Tensor, model)->np.ndarray:
     "The (S, S) film in [0, 1] that a normalised input `x` shows (letterbox bands stay black)"
     pp = model.preprocess
     return (x[0] * pp.std[0] + pp.mean[0]).clamp(0, 1).cpu().numpy()
 
 # %% ../nbs/14_serve.ipynb #d8f2433d
-STATUS = dict(missing=400, empty=400, corrupt=400, too_small=400, too_large=413, not_image=415, unsupported=415)
+STATUS = dict(missing=400, empty=400, corrupt=400, too_small=400, too_large=413, not_image=415, unsupported=415,
+              no_pixels=422, not_radiograph=422, multi_frame=415, no_decoder=415)   # DICOM: a valid file that holds no usable radiograph is 422
 
 class APIError(Exception):
     "An error the service answers with `status` and a JSON body `{error, detail}`"
@@ -115,7 +131,7 @@ class Service:
 
     @torch.inference_mode()
     def _forward(self, xb:torch.Tensor)->torch.Tensor:
-        return probabilities(self.model(xb.to(next(self.model.parameters()).device))).cpu()   # the one softmax
+        return probabilities(self.model(xb.to(next(self.model.parameters()).device)), self.model.multilabel).cpu()   # the one softmax
 
     def prepare(self, data:bytes, name:str='upload')->torch.Tensor:
         "Model input of an upload; `APIError` for anything unusable"
@@ -123,6 +139,15 @@ class Service:
             raise APIError(413, 'too_large', f'{name}: upload of {len(data)/1e6:.1f} MB exceeds the {self.max_bytes/1e6:g} MB upload limit')
         try: return prepare_input(data, self.model, self.max_pixels, self.draft)
         except XrayLoadError as e: raise load_error(XrayLoadError(name, e.reason, e.detail)) from None
+
+    def prepare_mask(self, data:bytes, film:bytes, name:str='mask')->torch.Tensor:
+        "The lesion mask uploaded with `film`, fitted to the model input like the film; `APIError` if unusable"
+        if len(data) > self.max_bytes: raise APIError(413, 'too_large', f'{name}: upload exceeds the {self.max_bytes/1e6:g} MB upload limit')
+        try:
+            meta = read_xray(film, self.max_pixels, draft=(2 * self.model.preprocess.size,) * 2 if self.draft else None)[1]
+            return prepare_mask(data, self.model, (meta['height'], meta['width']), name)
+        except XrayLoadError as e: raise load_error(XrayLoadError(name, e.reason, e.detail)) from None
+        except ValueError as e: raise APIError(422, 'bad_mask', str(e)) from None
 
     def predict(self, x:torch.Tensor)->np.ndarray:
         "Class probabilities of one input (blocking; routes await the Future instead)"
@@ -138,12 +163,12 @@ def check_request(method:str, target:str, classes)->None:
     try: Target.parse(target, classes)
     except ValueError as e: raise APIError(422, 'bad_target', f'bad target {target!r}: {e}') from None
 
-def run_explanation(svc:Service, x:torch.Tensor, method:str, target:str='predicted', steps:int=32, mode:str='signed')->dict:
-    "Attribution of one input, its overlay as PNG bytes, probabilities and (for IG) the completeness gap"
+def run_explanation(svc:Service, x:torch.Tensor, method:str, target:str='predicted', steps:int=32, mode:str='signed', mask=None)->dict:
+    "Attribution of one input, its overlay as PNG bytes (the lesion outlined if a `mask` is given), probabilities and (for IG) the completeness gap"
     fast = METHODS[method].fast                    # the method's own quick options; `steps` sets IG's step count
     opts = {**fast, **({'n_steps': steps} if 'n_steps' in fast else {})}
     a = explain(svc.xmodel, x[None], method, target, **opts)
-    buf = io.BytesIO(); overlay(film_of(x, svc.model), a.maps[0], mode).save(buf, 'PNG')
+    buf = io.BytesIO(); overlay(film_of(x, svc.model), a.maps[0], mode, mask=mask).save(buf, 'PNG')
     p = a.probs[0].numpy()
     return dict(png=buf.getvalue(), probabilities=p, label=svc.classes[int(p.argmax())], method=method, target=target, mode=mode,
                 delta=None if a.delta is None else float(a.delta[0]), n_steps=a.n_steps, size=int(x.shape[-1]))
@@ -153,7 +178,7 @@ class Health(BaseModel):
     status:str = Field('ok', examples=['ok'])
 
 class MethodInfo(BaseModel):
-    name:str; kind:str; needs_baseline:bool; cost:str; description:str
+    name:str; kind:str; needs_baseline:bool; needs_layer:bool; class_specific:bool; cost:str; description:str
 
 class ModelInfo(BaseModel):
     classes:list[str]; architecture:str; source:str; image_size:int; fit:str
@@ -236,24 +261,28 @@ def _routes(app:FastAPI, svc:Service):
         m, pp = svc.model, svc.model.preprocess
         return ModelInfo(classes=list(svc.classes), architecture=m.spec.name, source=m.spec.source, image_size=pp.size, fit=pp.fit,
                          checkpoint=svc.ckpt.name, checkpoint_sha256=svc.sha256, max_upload_bytes=svc.max_bytes, version=__version__,
-                         methods=[MethodInfo(name=s.name, kind=s.kind, needs_baseline=s.needs_baseline, cost=s.cost, description=s.description)
+                         methods=[MethodInfo(name=s.name, kind=s.kind, needs_baseline=s.needs_baseline, needs_layer=s.needs_layer,
+                                                    class_specific=s.class_specific, cost=s.cost, description=s.description)
                                   for s in METHODS.values()])
 
     @app.post('/predict', response_model=Prediction, responses=ERRORS)
-    async def predict(file:UploadFile=File(..., description='the X-ray (JPEG, PNG, TIFF, BMP or WEBP)')):
+    async def predict(file:UploadFile=File(..., description='the X-ray (JPEG, PNG, TIFF, BMP, WEBP or DICOM)')):
         x = await _read(svc, file)
         return _prediction(svc, (await asyncio.wrap_future(svc.batcher.submit(x))).numpy())
 
     @app.post('/explain', response_model=Explanation, responses={**ERRORS, 200: {'content': {'image/png': {}}, 'description':
               'the overlay as PNG (headers X-Predicted-Class, X-Predicted-Probability), or JSON with format=json'}})
-    async def explain_route(file:UploadFile=File(..., description='the X-ray'),
+    async def explain_route(file:UploadFile=File(..., description='the X-ray (JPEG, PNG, TIFF, BMP, WEBP or DICOM)'),
                             method:str=Query('integrated_gradients', description=f'one of {", ".join(METHODS)}'),
                             target:str=Query('predicted', description="'predicted', a class, 'pneumonia', or a contrast 'A - B'"),
                             format:Literal['png', 'json']='png', mode:Literal['signed', 'positive', 'heat']='signed',
-                            steps:int=Query(32, ge=2, le=512, description='Integrated Gradients steps')):
+                            steps:int=Query(32, ge=2, le=512, description='Integrated Gradients steps'),
+                            mask:Optional[UploadFile]=File(None, description='optional lesion mask of the film (any image, nonzero = lesion): outlined on the overlay')):
         check_request(method, target, svc.classes)
-        x = await _read(svc, file)
-        r = await asyncio.wrap_future(svc.explainer.submit(run_explanation, svc, x, method, target, steps, mode))
+        data = await file.read(svc.max_bytes + 1)
+        x = await asyncio.to_thread(svc.prepare, data, file.filename or 'upload')
+        m = None if mask is None else await asyncio.to_thread(svc.prepare_mask, await mask.read(svc.max_bytes + 1), data, mask.filename or 'mask')
+        r = await asyncio.wrap_future(svc.explainer.submit(run_explanation, svc, x, method, target, steps, mode, m))
         pred = _prediction(svc, r['probabilities'])
         if format == 'png':
             return Response(r['png'], media_type='image/png', headers={

@@ -140,7 +140,7 @@ def predict_probs(
     ps, ys = [], []
     for b in loader:
         x, y = (b['image'], b['label']) if isinstance(b, dict) else b
-        ps.append(probabilities(model(x.to(device))).cpu()); ys.append(y)
+        ps.append(probabilities(model(x.to(device)), getattr(model, "multilabel", False)).cpu()); ys.append(y)
     return torch.cat(ps).numpy(), torch.cat(ys).numpy()
 
 # %% ../nbs/06_train.ipynb #8b9c710e

@@ -8,8 +8,7 @@ import copy, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
-from .core import CLASSES
-from .explain import Target, explain, make_baseline, seeded
+from .explain import METHODS, Target, explain, make_baseline, seeded
 from .metrics import mean_ci
 
 # %% auto #0
@@ -88,7 +87,7 @@ def sparseness(attr:torch.Tensor)->torch.Tensor:
 # %% ../nbs/10_trust.ipynb #0ba2ee42
 def _resolved(model, x:torch.Tensor, target)->Target:
     "`target` resolved on the model's logits for `x` (a target already resolved for these films is kept)"
-    t = Target.parse(target, tuple(getattr(model, 'classes', CLASSES)))
+    t = Target.for_model(target, model)
     if t.kind == 'contrast' or (t.kind == 'class' and len(t.pos) == len(x)): return t
     with torch.inference_mode(): return t.resolve(model(x))
 
@@ -375,8 +374,10 @@ def sanity_battery(
 def battery_message(res:dict)->str:
     "One line: the verdict, the failed checks with their values, blank maps, and the cost"
     bad = [f'{k} {c["value"]:.2f} ≥ {c["threshold"]}' for k, c in res['checks'].items() if c['verdict'] == 'fails']
-    flat = res.get('flat_at_full', 0)
+    flat, spec = res.get('flat_at_full', 0), METHODS.get(res['method'])
+    blind = spec is not None and not spec.class_specific and res['checks'].get('class_sensitivity', {}).get('verdict') == 'fails'
     return (f'{res["method"]}: {res["verdict"]}' + (f' ({"; ".join(bad)})' if bad else '') +
+            (' · class-agnostic by design: the same map for every class' if blind else '') +
             (f' · {flat:.0%} of the maps are blank once the network is random' if flat else '') +
             f' · {res["evaluations_per_film"]:g} model evaluations per film · {res["seconds"]:.1f} s')
 

@@ -14,7 +14,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from PIL import Image
 import lightning as L
-from ..core import CLASSES, class_index, load_xray, open_image, to_gray_float
+from ..core import CLASSES, class_index, load_xray, read_xray
 from .wrangle import read_annotations
 
 # %% auto #0
@@ -27,15 +27,19 @@ FITS = ('pad', 'crop', 'stretch')
 
 @dataclass
 class Preprocess:
-    "How a model wants its input: square side, fitting policy and normalisation"
+    "How a model wants its input: square side, fitting policy, channels and normalisation"
     size:int=224                 # side of the square input
     fit:str='pad'                # pad (keep all, letterbox) | crop (fill, lose edges) | stretch (distort)
-    mean:tuple=IMAGENET_MEAN     # per-channel mean after grayscale → RGB
+    mean:tuple=IMAGENET_MEAN     # per-channel mean after grayscale → RGB (one value for one channel)
     std:tuple=IMAGENET_STD       # per-channel std
+    channels:int=3               # 3: the gray film repeated (ImageNet backbones); 1: the film itself (chest-X-ray models)
 
     def __post_init__(self):
         if self.fit not in FITS: raise ValueError(f"fit must be one of {', '.join(FITS)}, not {self.fit!r}")
         if self.size < 8: raise ValueError(f'size must be at least 8 pixels, not {self.size}')
+        if self.channels not in (1, 3): raise ValueError(f'channels must be 1 (gray) or 3 (gray repeated as RGB), not {self.channels}')
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f'mean and std need {self.channels} value(s) for {self.channels} channel(s), got {len(self.mean)} and {len(self.std)}')
         self.mean, self.std = tuple(float(m) for m in self.mean), tuple(float(s) for s in self.std)
 
 # %% ../../nbs/03_loaders.ipynb #4fa585a6
@@ -72,14 +76,14 @@ def build_transforms(
     scale:tuple=(0.92, 1.08), # zoom range
     jitter:float=0.15,    # brightness and contrast jitter
 )->v2.Compose:            # callable on (image, mask, ...) tv_tensors
-    "torchvision v2 pipeline: fit to a square, (augment), gray → RGB, normalise"
+    "torchvision v2 pipeline: fit to a square, (augment), gray → RGB (for 3-channel models), normalise"
     pp = pp or Preprocess()
     aug = []
     if train:
         aug = [v2.RandomAffine(degrees=degrees, translate=(translate, translate), scale=scale),
                v2.ColorJitter(brightness=jitter, contrast=jitter)]
         if hflip: aug.insert(0, v2.RandomHorizontalFlip())
-    return v2.Compose([*_fit(pp), *aug, v2.RGB(), v2.ToDtype(torch.float32), v2.Normalize(pp.mean, pp.std)])
+    return v2.Compose([*_fit(pp), *aug, *([v2.RGB()] if pp.channels == 3 else []), v2.ToDtype(torch.float32), v2.Normalize(pp.mean, pp.std)])
 
 # %% ../../nbs/03_loaders.ipynb #56fb8070
 class PreprocessCache:
@@ -99,15 +103,15 @@ class PreprocessCache:
         return self.root / str(self.size) / k[:2] / f'{k}.npy'
 
     def build(self, path)->np.ndarray:
-        "Decode and resize `path`; returns the integer array that is cached"
-        img = open_image(path)
-        h, w = img.height, img.width
+        "Decode (any format `read_xray` reads, DICOM included) and resize `path`; returns the integer array that is cached"
+        x, meta = read_xray(path)
+        h, w = x.shape
         f = self.size / min(h, w)
         th, tw = max(1, round(h * f)), max(1, round(w * f))
-        if img.format == 'JPEG' and f < 0.5: img = open_image(path, draft=(tw, th))
-        x = torch.from_numpy(to_gray_float(img))[None, None]
+        if meta['format'] == 'JPEG' and f < 0.5: x, _ = read_xray(path, draft=(tw, th))
+        x = torch.from_numpy(x)[None, None]
         if (th, tw) != tuple(x.shape[-2:]): x = F.interpolate(x, (th, tw), mode='bilinear', antialias=True, align_corners=False)
-        deep = img.mode.startswith('I')
+        deep = meta['bits'] > 8   # 16-bit PNGs and 10–16-bit DICOMs keep their precision as uint16
         return (x[0, 0].clamp(0, 1).numpy() * (65535 if deep else 255) + 0.5).astype(np.uint16 if deep else np.uint8)
 
     def __call__(self, path)->np.ndarray:
@@ -181,6 +185,7 @@ class XrayDataModule(L.LightningDataModule):
                  image_size:int=224,         # square input side
                  fit:str='pad',              # pad | crop | stretch
                  mean:tuple=IMAGENET_MEAN, std:tuple=IMAGENET_STD, # normalisation (model-specific)
+                 channels:int=3,             # 3: gray repeated as RGB; 1: one-channel models (TorchXRayVision)
                  batch_size:int=32,
                  num_workers:int=0,          # DataLoader worker processes
                  augment:bool=True,          # augment the training split
@@ -192,7 +197,7 @@ class XrayDataModule(L.LightningDataModule):
         data_dir, cache = str(data_dir), (cache if isinstance(cache, bool) or cache is None else str(cache))
         self.save_hyperparameters()   # plain data only, so checkpoints load with weights_only=True
         self.data_dir = Path(data_dir)
-        self.pp = Preprocess(image_size, fit, mean, std)
+        self.pp = Preprocess(image_size, fit, mean, std, channels)
         self.ann = read_annotations(self.data_dir)
 
     @property

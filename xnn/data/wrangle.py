@@ -9,13 +9,16 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
-from ..core import CLASSES, IMAGE_SUFFIXES, XrayLoadError, cli_errors, open_image
+from PIL import Image
+from ..core import (CLASSES, IMAGE_SUFFIXES, XrayLoadError, cli_errors, dicom_header, file_sha1, is_dicom,
+                      open_image, read_xray)
 
 # %% auto #0
-__all__ = ['ANNOTATION_COLUMNS', 'parse_kaggle_name', 'label_file', 'find_kaggle_roots', 'scan_source', 'inspect_files',
-           'group_patients', 'size_report', 'split_by_patient', 'check_patient_leak', 'place_file', 'materialise',
-           'duplicate_report', 'build_audit', 'wrangle', 'read_annotations', 'summarise', 'wrangle_parser',
-           'xnn_wrangle']
+__all__ = ['RSNA_BOX_COLUMNS', 'BOX_COLUMNS', 'ANNOTATION_COLUMNS', 'parse_kaggle_name', 'label_file', 'find_kaggle_roots',
+           'scan_source', 'inspect_files', 'group_patients', 'size_report', 'pseudonymise', 'scrub_paths',
+           'read_labels', 'apply_labels', 'read_boxes', 'match_boxes', 'box_mask', 'split_by_patient',
+           'check_patient_leak', 'place_file', 'materialise', 'duplicate_report', 'build_audit', 'annotate', 'wrangle',
+           'read_annotations', 'summarise', 'wrangle_parser', 'xnn_wrangle']
 
 # %% ../../nbs/02_wrangle.ipynb #6ef6031a
 _PATTERNS = (
@@ -62,10 +65,34 @@ def _masks_dir(root:Path, kind:str)->Path|None:
     "Folder of per-image masks (`masks`, `markers`) beside or inside `root`, as `xnn_synth` writes them"
     return next((d for d in (root.parent / kind, root / kind) if d.is_dir()), None)
 
+def _mask_name(rel:Path)->Path:
+    "Mask file for an image: x.jpeg → x.png; a DICOM without an image suffix (1.2.840.5) keeps its whole name"
+    return rel.with_suffix('.png') if rel.suffix.lower() in IMAGE_SUFFIXES else rel.with_name(rel.name + '.png')
+
+def _dicom_fields(path:Path)->dict:
+    "Identifiers, spacing and modality from a DICOM header (header only); blanks for other files"
+    out = dict(dicom=False, dicom_patient='', study_uid='', sop_uid='', pixel_spacing='', modality='')
+    if not is_dicom(path): return out
+    try: m = dicom_header(path)
+    except XrayLoadError: return dict(out, dicom=True)   # `inspect_files` reports why it cannot be read
+    sp = ' '.join(f'{v:g}' for v in m['pixel_spacing']) if m['pixel_spacing'] else ''
+    return dict(out, dicom=True, dicom_patient=m['patient_id'] or '', study_uid=m['study_uid'] or '', sop_uid=m['sop_uid'] or '',
+                pixel_spacing=sp, modality=m['modality'] or '')
+
+def _scan_row(p:Path, rel:Path, masks:Path|None, markers:Path|None)->dict:
+    "One scanned file: label and patient from its path, masks beside it, DICOM identifiers from its header"
+    label, patient, conflict = label_file(rel)
+    mask = masks / _mask_name(rel) if masks else None
+    marker = markers / _mask_name(rel) if markers else None
+    return dict(source_path=str(p), rel=rel.as_posix(), label=label, patient_id=patient,
+                source_split=next((s for s in rel.parts[:-1] if s in _SPLIT_DIRS), ''), label_conflict=conflict,
+                mask_source=str(mask) if mask and mask.exists() else '',
+                marker_source=str(marker) if marker and marker.exists() else '', **_dicom_fields(p))
+
 def scan_source(
-    src,  # Kaggle download (any level), `raw/<label>/` tree, or flat folder
+    src,  # Kaggle download (any level), `raw/<label>/` tree, flat folder, or DICOM files nested any way
 )->tuple: # (one row per image file, notes on what was skipped)
-    "Find the images under `src` with their label, patient, original split and masks"
+    "Find the images under `src` with their label, patient, original split and masks; DICOM is found by content"
     src = Path(src).expanduser().resolve()
     if not src.exists(): raise FileNotFoundError(f'source folder {src} does not exist')
     if not src.is_dir(): raise NotADirectoryError(f'source {src} is not a folder')
@@ -80,24 +107,22 @@ def scan_source(
         if _is_junk(rel): notes['junk (__MACOSX, hidden)'] += 1; continue
         if any(r in p.parents for r in skip): notes['nested duplicate copy'] += 1; continue
         if any(d is not None and d in p.parents for d in (masks, markers)): continue
-        if p.suffix.lower() not in IMAGE_SUFFIXES: notes['not an image file name'] += 1; continue
-        label, patient, conflict = label_file(rel)
-        mask = (masks / rel).with_suffix('.png') if masks else None
-        marker = (markers / rel).with_suffix('.png') if markers else None
-        rows.append(dict(source_path=str(p), rel=rel.as_posix(), label=label, patient_id=patient,
-                         source_split=next((s for s in rel.parts[:-1] if s in _SPLIT_DIRS), ''), label_conflict=conflict,
-                         mask_source=str(mask) if mask and mask.exists() else '',
-                         marker_source=str(marker) if marker and marker.exists() else ''))
-    if not rows: raise ValueError(f'no image files (.jpeg/.jpg/.png) found under {src}')
+        if p.suffix.lower() not in IMAGE_SUFFIXES and not is_dicom(p): notes['not an image file name'] += 1; continue
+        rows.append(_scan_row(p, rel, masks, markers))
+    if not rows: raise ValueError(f'no image files (.jpeg/.jpg/.png/… or DICOM) found under {src}')
     notes = dict(notes, layout='kaggle' if roots else 'folders', root=str(root), nested_copies_ignored=[str(r) for r in skip])
     return pd.DataFrame(rows), notes
 
 # %% ../../nbs/02_wrangle.ipynb #79f69455
 def _inspect(path:str)->dict:
-    "Size, mode, SHA-1 and readability of one image file"
+    "Size, mode, SHA-1 and readability of one image file (DICOM: decoded in full, mode = photometric interpretation)"
     data = Path(path).read_bytes()
     out = dict(sha1=hashlib.sha1(data).hexdigest(), width=0, height=0, mode='', readable=True, error='', gray_rgb=False)
-    try: img = open_image(data)
+    try:
+        if is_dicom(data):
+            meta = read_xray(data)[1]
+            return dict(out, width=meta['width'], height=meta['height'], mode=meta['photometric'])
+        img = open_image(data)
     except XrayLoadError as e: return dict(out, readable=False, error=f'{e.reason}: {e.detail}')
     out.update(width=img.width, height=img.height, mode=img.mode)
     if img.mode in ('RGB', 'RGBA', 'CMYK'):
@@ -144,6 +169,151 @@ def size_report(
     msg = (f'image size differs by class (median megapixels: {mps}): a model can learn the class from size, aspect or padding'
            if flag else f'image sizes are similar across classes (median megapixels: {mps})')
     return dict(per_class=stats, max_ratio=round(ratio, 3), shortcut_suspected=bool(flag), message=msg)
+
+# %% ../../nbs/02_wrangle.ipynb #a7186578
+def _numbered(s:pd.Series, prefix:str)->pd.Series:
+    "Running numbers in order of first appearance (prefix0001, …); blanks stay blank"
+    codes, uniq = pd.factorize(s.where(s != ''))
+    width = max(4, len(str(len(uniq))))
+    return pd.Series([f'{prefix}{c + 1:0{width}d}' if c >= 0 else '' for c in codes], index=s.index)
+
+def pseudonymise(
+    df:pd.DataFrame,     # scanned rows with `dicom`, `dicom_patient`, `study_uid`, `sop_uid`
+    keep_phi:bool=False, # keep the header's PatientID and UIDs (only for data that never leaves the hospital)
+)->tuple:                # (rows without `dicom_patient`, ids replaced unless `keep_phi`; {PatientID: pseudonym})
+    "Patient id of every DICOM film from its PatientID — as a running number `patient0001…` unless `keep_phi`"
+    df, d = df.copy(), df.dicom.astype(bool)
+    real = df.dicom_patient.where(df.dicom_patient != '', 'file:' + df.rel)   # no PatientID: the film is its own patient
+    if keep_phi:
+        df.loc[d, 'patient_id'] = real[d].where(df.dicom_patient[d] != '', df.patient_id[d])
+        return df.drop(columns='dicom_patient'), {}
+    df.loc[d, 'patient_id'] = _numbered(real[d], 'patient')
+    df.loc[d, 'study_uid'], df.loc[d, 'sop_uid'] = _numbered(df.study_uid[d], 'study'), ''
+    ids = dict(zip(df.dicom_patient[d], df.patient_id[d]))
+    return df.drop(columns='dicom_patient'), {k: v for k, v in ids.items() if k}
+
+def scrub_paths(
+    obj,       # a path, or a list / dict holding paths (an audit)
+    ids:dict,  # {PatientID: pseudonym} from `pseudonymise`
+):             # `obj` with every path part (or its stem) equal to a PatientID replaced by the pseudonym
+    "Hide PatientIDs used as folder or file names (site/MRN-1234/…) in what we write"
+    if not ids: return obj
+    if isinstance(obj, dict): return {k: scrub_paths(v, ids) for k, v in obj.items()}
+    if isinstance(obj, list): return [scrub_paths(v, ids) for v in obj]
+    if not isinstance(obj, str): return obj
+    part = lambda s: ids.get(s) or (ids[Path(s).stem] + Path(s).suffix if Path(s).stem in ids else s)
+    return '/'.join(part(s) for s in obj.replace('\\', '/').split('/'))
+
+# %% ../../nbs/02_wrangle.ipynb #de0f39ac
+def _examples(t:pd.DataFrame, cols:list, n:int=5)->dict:
+    "Count and the first `n` rows of a problem, with their line numbers in the CSV"
+    plain = lambda v: None if pd.isna(v) else v.item() if hasattr(v, 'item') else v   # JSON-safe: no NaN, no numpy scalars
+    return dict(count=len(t), examples=[dict(line=int(i) + 2, **{c: plain(r[c]) for c in cols}) for i, r in t.head(n).iterrows()])
+
+def _rel_key(p)->str: return os.path.normpath(str(p)).replace('\\', '/')
+
+def read_labels(
+    path,  # CSV with `label` (bacteria|normal|virus) and `path` (relative to SRC) or `SOPInstanceUID`
+)->pd.DataFrame:
+    "The labels CSV as given (all strings), after checking its columns"
+    p = Path(path).expanduser()
+    if not p.is_file(): raise FileNotFoundError(f'labels file {p} not found')
+    t = pd.read_csv(p, dtype=str, keep_default_na=False)
+    if 'label' not in t or not ({'path', 'SOPInstanceUID'} & set(t.columns)):
+        raise ValueError(f'labels file {p} needs a label column and a path or SOPInstanceUID column; it has {list(t.columns)}')
+    return t
+
+def apply_labels(
+    df:pd.DataFrame,  # scanned rows (`source_path`, `sop_uid`)
+    table:pd.DataFrame, # from `read_labels`
+    src:Path,         # the folder CSV paths are relative to
+)->tuple:             # (rows labelled by the CSV alone, report for audit.json)
+    "Label films from a CSV; unknown labels, conflicting rows and rows that match no film are reported"
+    key = 'path' if 'path' in table else 'SOPInstanceUID'
+    t = table.assign(key=table[key].map(_rel_key) if key == 'path' else table[key].str.strip(),
+                     norm=table.label.str.strip().str.lower().map(_FOLDER_LABELS))
+    unknown, t = t[t.norm.isna()], t[t.norm.notna()]
+    conflict = t[t.groupby('key').norm.transform('nunique') > 1]
+    labels = t[~t.key.isin(conflict.key)].drop_duplicates('key').set_index('key').norm
+    film = df.source_path.map(lambda p: _rel_key(Path(p).relative_to(src))) if key == 'path' else df.sop_uid
+    unmatched = t[~t.key.isin(set(film))]
+    df = df.assign(label=[labels.get(k) for k in film], label_conflict=False)   # the CSV decides: films it does not list are unlabelled
+    shown = [key] if key == 'path' else []   # UIDs stay out of the report
+    return df, dict(key=key, n_rows=len(table), n_films_labelled=int(df.label.notna().sum()),
+                    unknown_labels=_examples(unknown, shown + ['label']), conflicting_rows=_examples(conflict, shown + ['label']),
+                    rows_matching_no_film=_examples(unmatched, shown))
+
+# %% ../../nbs/02_wrangle.ipynb #ba79bd03
+RSNA_BOX_COLUMNS, BOX_COLUMNS = ('patientId', 'x', 'y', 'width', 'height', 'Target'), ('path', 'x0', 'y0', 'x1', 'y1')
+
+def read_boxes(
+    path,  # RSNA `patientId,x,y,width,height,Target` or generic `path,x0,y0,x1,y1[,label]` (pixels, path relative to SRC)
+)->pd.DataFrame:  # one row per CSV row: format, key, x0, y0, x1, y1 (NaN where none), has_box
+    "Boxes CSV in either layout, as corner coordinates in pixels"
+    p = Path(path).expanduser()
+    if not p.is_file(): raise FileNotFoundError(f'boxes file {p} not found')
+    t = pd.read_csv(p, dtype={'patientId': str, 'path': str}, keep_default_na=False, na_values=[''])
+    num = lambda c: pd.to_numeric(t[c], errors='coerce')
+    if set(RSNA_BOX_COLUMNS) <= set(t.columns):
+        x, y = num('x'), num('y')
+        return pd.DataFrame(dict(format='rsna', key=t.patientId.astype(str).str.strip(), x0=x, y0=y, x1=x + num('width'),
+                                 y1=y + num('height'), has_box=num('Target') == 1))
+    if set(BOX_COLUMNS) <= set(t.columns):
+        return pd.DataFrame(dict(format='generic', key=t.path.map(_rel_key), x0=num('x0'), y0=num('y0'), x1=num('x1'), y1=num('y1'),
+                                 has_box=True, box_label=t['label'] if 'label' in t else ''))
+    raise ValueError(f'boxes file {p} has columns {list(t.columns)}: expected {",".join(RSNA_BOX_COLUMNS)} (RSNA) or {",".join(BOX_COLUMNS)}[,label]')
+
+# %% ../../nbs/02_wrangle.ipynb #d4b087b4
+def _box_films(df:pd.DataFrame, fmt:str, src:Path)->dict:
+    "Key → row index: RSNA patientId is a file stem (unique ones) or a SOPInstanceUID; generic keys are paths under `src`"
+    if fmt == 'generic': return {_rel_key(Path(p).relative_to(src)): i for i, p in df.source_path.items()}
+    stems = df.source_path.map(lambda p: Path(p).stem if Path(p).suffix.lower() in IMAGE_SUFFIXES else Path(p).name)
+    unique = stems[~stems.duplicated(keep=False)]
+    return {**{s: i for i, s in unique.items()}, **{u: i for i, u in df.sop_uid.items() if u}}
+
+def _clip_box(b, w:int, h:int)->tuple:
+    "(box clipped to the film or None when wholly outside, whether it was clipped)"
+    c = (max(b.x0, 0.), max(b.y0, 0.), min(b.x1, float(w)), min(b.y1, float(h)))
+    return (c if c[2] > c[0] and c[3] > c[1] else None), c != (b.x0, b.y0, b.x1, b.y1)
+
+def _check_box(b, row, df:pd.DataFrame)->tuple:
+    "(problem or None, the usable box clipped to its film or None) for one CSV row"
+    if row is None: return 'unknown_film', None
+    if not b.has_box: return None, None                     # RSNA Target=0: a film known to have no lesion
+    if np.isnan([b.x0, b.y0, b.x1, b.y1]).any(): return 'nan_coordinates', None
+    if b.x1 <= b.x0 or b.y1 <= b.y0: return 'empty_or_negative', None
+    r = df.loc[row]
+    if not r.readable or pd.isna(r.label): return 'film_not_kept', None
+    box, clipped = _clip_box(b, r.width, r.height)
+    return ('outside' if box is None else 'clipped' if clipped else None), box
+
+def match_boxes(
+    df:pd.DataFrame,    # inspected rows (source_path, sop_uid, width, height, readable, label)
+    boxes:pd.DataFrame, # from `read_boxes`
+    src:Path,           # the folder generic paths are relative to
+)->tuple:               # ({row index: [(x0, y0, x1, y1), …]}, report for audit.json)
+    "Match boxes to films, clip them to the film, and report every box that cannot be used as it is"
+    fmt = boxes.format.iat[0] if len(boxes) else 'generic'
+    films, kept = _box_films(df, fmt, src), {}
+    problems = {k: [] for k in ('unknown_film', 'film_not_kept', 'nan_coordinates', 'empty_or_negative', 'outside', 'clipped')}
+    for i, b in boxes.iterrows():
+        row = films.get(b.key)
+        kind, box = _check_box(b, row, df)
+        if box is not None: kept.setdefault(row, []).append(box)
+        if kind: problems[kind].append(i)
+    shown = boxes.assign(film=boxes.key.where(~boxes.key.isin(set(df.sop_uid) - {''}), '(a SOPInstanceUID)'))   # UIDs stay out of the report
+    ex = lambda ix: _examples(shown.loc[ix], ['film', 'x0', 'y0', 'x1', 'y1'])
+    return kept, dict(format=fmt, n_rows=len(boxes), n_boxes_used=sum(map(len, kept.values())), n_films_with_boxes=len(kept),
+                      n_rows_without_box=int((~boxes.has_box).sum()), problems={k: ex(v) for k, v in problems.items()})
+
+def box_mask(
+    boxes:list,   # [(x0, y0, x1, y1), …] in pixels, x1 and y1 exclusive
+    height:int, width:int,
+)->np.ndarray:    # bool (height, width): the union of the boxes, every pixel a box touches
+    "Binary lesion mask from bounding boxes"
+    m = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in boxes: m[int(np.floor(y0)):int(np.ceil(y1)), int(np.floor(x0)):int(np.ceil(x1))] = True
+    return m
 
 # %% ../../nbs/02_wrangle.ipynb #5c41d975
 def _pick_predict(groups:pd.DataFrame, n_predict:int, rng)->set:
@@ -213,8 +383,20 @@ def _unique_names(df:pd.DataFrame)->pd.Series:
     clash = names.groupby([df.label, names.str.lower()]).transform('size') > 1
     return names.where(~clash, [f'{Path(n).stem}_{s[:8]}{Path(n).suffix}' for n, s in zip(names, df.sha1)])
 
+def _place_mask(r, kind:str, dst:Path)->str:
+    "Mask (drawn from the row's boxes, or copied) or marker of row `r` under dst/<kind>/<split>/<label>/; '' if none"
+    boxes = getattr(r, 'boxes', None) if kind == 'masks' else None
+    src = r.mask_source if kind == 'masks' else r.marker_source
+    if not (boxes or src): return ''
+    rel = Path(kind) / r.split / r.label / _mask_name(Path(r.name))
+    if boxes:   # boxes are the ground truth when given: they replace a mask found beside the source
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(box_mask(boxes, int(r.height), int(r.width)).astype(np.uint8) * 255).save(dst / rel)
+    else: place_file(Path(src), dst / rel, 'copy')
+    return rel.as_posix()
+
 def materialise(
-    df:pd.DataFrame,  # split rows (readable files only)
+    df:pd.DataFrame,  # split rows (readable files only), optionally with `boxes`
     dst:Path,         # output folder
     link:str='copy',  # copy | hardlink | symlink for DST/raw
 )->pd.DataFrame:      # `df` with path, mask_path, marker_path (relative to dst)
@@ -228,10 +410,7 @@ def materialise(
         sub = Path('processed') / ('predict' if r.split == 'predict' else Path(r.split) / r.label) / r.name
         place_file(raw, dst / sub, 'symlink' if link == 'symlink' else 'hardlink')
         paths.append(sub.as_posix())
-        for src, kind, out in ((r.mask_source, 'masks', masks), (r.marker_source, 'markers', markers)):
-            rel = (Path(kind) / r.split / r.label / r.name).with_suffix('.png') if src else None
-            if rel: place_file(Path(src), dst / rel, 'copy')
-            out.append(rel.as_posix() if rel else '')
+        masks.append(_place_mask(r, 'masks', dst)); markers.append(_place_mask(r, 'markers', dst))
     return df.assign(path=paths, mask_path=masks, marker_path=markers)
 
 # %% ../../nbs/02_wrangle.ipynb #8d940d0e
@@ -261,7 +440,7 @@ def build_audit(scanned:pd.DataFrame, kept:pd.DataFrame, notes:dict)->dict:
 # %% ../../nbs/02_wrangle.ipynb #6ffc2f0f
 _OUTPUTS = ('raw', 'processed', 'masks', 'markers', 'annotations.csv', 'audit.json', 'wrangle.json')
 ANNOTATION_COLUMNS = ['path', 'label', 'split', 'patient_id', 'source_path', 'width', 'height', 'mode', 'sha1',
-                      'mask_path', 'marker_path', 'source_split', 'group', 'gray_rgb']
+                      'mask_path', 'marker_path', 'source_split', 'group', 'gray_rgb', 'study_uid', 'sop_uid', 'pixel_spacing', 'modality']
 
 def _fingerprint(src:Path, settings:dict)->str:
     h = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
@@ -280,9 +459,33 @@ def _clear_outputs(dst:Path):
         if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
         elif p.exists() or p.is_symlink(): p.unlink()
 
+# %% ../../nbs/02_wrangle.ipynb #ff6347d3
+def _read_extras(labels, boxes, keep_phi:bool)->tuple:
+    "The labels and boxes CSVs, read (and checked) before anything is written, and their fingerprint"
+    lab, bx = (read_labels(labels) if labels else None), (read_boxes(boxes) if boxes else None)
+    return lab, bx, dict(labels=file_sha1(labels) if labels else None, boxes=file_sha1(boxes) if boxes else None, keep_phi=keep_phi)
+
+def annotate(
+    scanned:pd.DataFrame, # rows from `scan_source`
+    src:Path,             # the source folder (CSV paths are relative to it)
+    labels:pd.DataFrame=None, # from `read_labels`
+    boxes:pd.DataFrame=None,  # from `read_boxes`
+    keep_phi:bool=False,  # keep DICOM PatientID and UIDs
+)->tuple:                 # (inspected rows, with `boxes` and pseudonymised ids; audit entries; {PatientID: pseudonym})
+    "Labels from the CSV, decoding and checks of every film, boxes matched to films, patient ids pseudonymised"
+    extra = dict(labels=None, boxes=None)
+    if labels is not None: scanned, extra['labels'] = apply_labels(scanned, labels, src)
+    scanned = inspect_files(scanned)
+    if boxes is not None:
+        per_row, extra['boxes'] = match_boxes(scanned, boxes, src)
+        scanned['boxes'] = [per_row.get(i, []) for i in scanned.index]
+    extra['dicom'] = dict(n_films=int(scanned.dicom.sum()), patient_ids='kept from the headers (--keep-phi)' if keep_phi else
+                          'running numbers patient0001… in path order; StudyInstanceUID → study0001…; SOPInstanceUID not written')
+    return (*pseudonymise(scanned, keep_phi), extra)
+
 # %% ../../nbs/02_wrangle.ipynb #213b47fa
 def wrangle(
-    src,                       # Kaggle download, raw/<label>/ tree or flat folder; only ever read
+    src,                       # Kaggle download, raw/<label>/ tree, flat folder or DICOM folder; only ever read
     dst,                       # output folder
     ratios=(0.8, 0.1, 0.1),    # train/val/test shares per class
     n_predict:int=3,           # films held out as 'predict'
@@ -291,13 +494,18 @@ def wrangle(
     force:bool=False,          # replace an earlier wrangling run in a non-empty dst
     drop_duplicates:bool=False,# keep one file of each byte-identical group
     verbose:bool=True,         # print the summary
+    labels=None,               # CSV with label and path (relative to src) or SOPInstanceUID: it alone labels the films
+    boxes=None,                # CSV of lesion boxes (RSNA or path,x0,y0,x1,y1) → binary masks in DST/masks
+    keep_phi:bool=False,       # write DICOM PatientID and UIDs instead of running numbers
 )->pd.DataFrame:               # the annotations
     "Scan, audit, split by patient and materialise `src` into `dst`; returns the annotations"
     src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
     if link not in _LINKERS: raise ValueError(f'link must be one of {", ".join(_LINKERS)}, not {link!r}')
     if n_predict < 0: raise ValueError(f'n_predict must be >= 0, not {n_predict}')
     _check_paths(src, dst)
-    settings = dict(ratios=[float(r) for r in ratios], n_predict=n_predict, seed=seed, link=link, drop_duplicates=drop_duplicates)
+    lab, bx, extras = _read_extras(labels, boxes, keep_phi)
+    settings = dict(ratios=[float(r) for r in ratios], n_predict=n_predict, seed=seed, link=link, drop_duplicates=drop_duplicates,
+                    **{k: v for k, v in extras.items() if v})   # no extras: the same fingerprint as before they existed
     scanned, notes = scan_source(src)
     fp = _fingerprint(src, settings)
     done = dst / 'wrangle.json'
@@ -307,7 +515,7 @@ def wrangle(
     if dst.exists() and any(dst.iterdir()):
         if not force: raise FileExistsError(f'destination {dst} is not empty; pass --force to replace an earlier run')
         _clear_outputs(dst)
-    scanned = inspect_files(scanned)
+    scanned, ids, extra = annotate(scanned, src, lab, bx, keep_phi)
     kept = scanned[scanned.readable & scanned.label.notna()].copy()
     if drop_duplicates: kept = kept.drop_duplicates('sha1')
     kept['group'] = group_patients(kept)
@@ -315,9 +523,9 @@ def wrangle(
     check_patient_leak(kept); check_patient_leak(kept, 'group')
     dst.mkdir(parents=True, exist_ok=True)
     ann = materialise(kept, dst, link)
-    audit = build_audit(scanned, ann, notes)
+    audit = scrub_paths(dict(build_audit(scanned, ann, notes), **extra), ids)
     assert not any(d['crosses_new_splits'] for d in audit['duplicates'])
-    ann[ANNOTATION_COLUMNS].to_csv(dst / 'annotations.csv', index=False)
+    ann[ANNOTATION_COLUMNS].assign(source_path=scrub_paths(ann.source_path.tolist(), ids)).to_csv(dst / 'annotations.csv', index=False)
     (dst / 'audit.json').write_text(json.dumps(audit, indent=2))
     done.write_text(json.dumps(dict(fingerprint=fp, source=str(src), settings=settings), indent=2))
     if verbose: print(summarise(ann, audit))
@@ -351,6 +559,12 @@ def summarise(ann:pd.DataFrame, audit:dict)->str:
     if audit['duplicates']: lines.append(f"{len(audit['duplicates'])} groups of byte-identical files kept in one split each ({sum(d['crosses_source_splits'] for d in audit['duplicates'])} crossed the source's own splits)")
     if audit['gray_stored_as_rgb']: lines.append(f"{len(audit['gray_stored_as_rgb'])} grayscale films stored as RGB (read as grayscale)")
     if audit['label_conflicts']: lines.append(f"{len(audit['label_conflicts'])} files whose name disagrees with their folder (folder label used)")
+    if rep := audit.get('labels'):
+        lines.append(f"labels CSV: {rep['n_films_labelled']} films labelled; {rep['unknown_labels']['count']} rows with unknown labels, "
+                     f"{rep['conflicting_rows']['count']} conflicting rows, {rep['rows_matching_no_film']['count']} rows matching no film")
+    if rep := audit.get('boxes'):
+        issues = ', '.join(f"{v['count']} {k.replace('_', ' ')}" for k, v in rep['problems'].items() if v['count']) or 'no problems'
+        lines.append(f"boxes CSV: {rep['n_boxes_used']} boxes drawn as masks on {rep['n_films_with_boxes']} films; {issues} (see audit.json)")
     lines.append(('WARNING: ' if audit['sizes']['shortcut_suspected'] else '') + audit['sizes']['message'])
     return '\n'.join(lines)
 
@@ -358,7 +572,7 @@ def summarise(ann:pd.DataFrame, audit:dict)->str:
 def wrangle_parser()->argparse.ArgumentParser:
     "Command-line options of `xnn_wrangle`"
     p = argparse.ArgumentParser('xnn_wrangle', description='Audit a chest X-ray folder and split it by patient into train/val/test/predict')
-    p.add_argument('src', help='Kaggle chest_xray folder, raw/<label>/ tree or flat folder (only read)')
+    p.add_argument('src', help='Kaggle chest_xray folder, raw/<label>/ tree, flat folder or folder of DICOM files (only read)')
     p.add_argument('dst', help='output folder')
     p.add_argument('--ratios', type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=('TRAIN', 'VAL', 'TEST'), help='split shares (default: 0.8 0.1 0.1)')
     p.add_argument('--n-predict', type=int, default=3, help="films held out as 'predict' (default: 3, one per class)")
@@ -366,10 +580,14 @@ def wrangle_parser()->argparse.ArgumentParser:
     p.add_argument('--link', choices=_LINKERS, default='copy', help='how DST/raw gets the files (default: copy)')
     p.add_argument('--force', action='store_true', help='replace an earlier run in a non-empty DST')
     p.add_argument('--drop-duplicates', action='store_true', help='keep one file of each byte-identical group')
+    p.add_argument('--labels', metavar='CSV', help='labels: a label column (bacteria|normal|virus) and path (relative to SRC) or SOPInstanceUID')
+    p.add_argument('--boxes', metavar='CSV', help='lesion boxes → DST/masks: RSNA patientId,x,y,width,height,Target or path,x0,y0,x1,y1[,label]')
+    p.add_argument('--keep-phi', action='store_true', help='write DICOM PatientID and UIDs into annotations.csv instead of running numbers')
     return p
 
 def xnn_wrangle(argv=None):
-    "Console script: `xnn_wrangle SRC DST [--ratios 0.8 0.1 0.1] [--n-predict 3] [--seed 42] [--link copy] [--force]`"
+    "Console script: `xnn_wrangle SRC DST [--ratios 0.8 0.1 0.1] [--n-predict 3] [--seed 42] [--link copy] [--force] [--labels CSV] [--boxes CSV] [--keep-phi]`"
     a = wrangle_parser().parse_args(argv)
     with cli_errors('xnn_wrangle'):
-        wrangle(a.src, a.dst, a.ratios, a.n_predict, a.seed, a.link, a.force, a.drop_duplicates)
+        wrangle(a.src, a.dst, a.ratios, a.n_predict, a.seed, a.link, a.force, a.drop_duplicates,
+                labels=a.labels, boxes=a.boxes, keep_phi=a.keep_phi)
