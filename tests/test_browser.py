@@ -103,7 +103,9 @@ def test_streamlit_app_with_api(run_dir, browser, tmp_path):
         page.get_by_text(re.compile(film.name[-9:] + '$')).wait_for(timeout=30_000)     # the uploader shows the (shortened) name
         page.get_by_role('button', name='Predict and explain').click()
         page.wait_for_function("() => document.querySelectorAll('[data-testid=stImage] img').length >= 2", timeout=120_000)
+        # each element renders on its own; wait for exactly what is asserted, not for the overlays before it (the old flake)
+        page.get_by_text('Download report card (HTML)').wait_for(state='visible', timeout=60_000)
+        page.get_by_text(f'{film.name}:').first.wait_for(state='visible', timeout=60_000)
         assert page.get_by_text('Download report card (HTML)').count() == 1
-        assert page.get_by_text(f'{film.name}:').count() >= 1
         ART.mkdir(exist_ok=True); page.screenshot(path=str(ART / 'app.png'), full_page=True)
     finally: stop(ui); stop(api)
