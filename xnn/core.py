@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = ['CLASSES', 'MAX_PIXELS', 'IMAGE_FORMATS', 'DICOM_SUFFIXES', 'IMAGE_SUFFIXES', 'META_KEYS', 'RADIOGRAPH_MODALITIES',
            'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'USER_ERRORS', 'class_index', 'seed_everything', 'default_device',
            'XrayLoadError', 'is_dicom', 'open_image', 'to_gray_float', 'read_xray', 'load_xray', 'window_film',
-           'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'cli_errors']
+           'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'cli_errors', 'progress', 'add_quiet']
 
 # %% ../nbs/00_core.ipynb #dfc3fd56
 CLASSES = ('bacteria', 'normal', 'virus')
@@ -380,3 +380,23 @@ def cli_errors(prog:str):
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f'{prog}: error: {msg}', file=sys.stderr)
         raise SystemExit(2) from None
+
+# %% ../nbs/00_core.ipynb #0f286190
+def progress(
+    it,                 # the iterable to walk
+    desc:str,           # what is being done, e.g. 'explaining'
+    total:int=None,     # its length, when `it` has none
+    unit:str='film',    # what one step is
+    quiet:bool=False,   # no bar at all
+    delay:float=2.,     # show the bar only once the work has taken this many seconds
+):
+    "`it` with a progress bar (a widget in Jupyter, one line in a terminal) unless `quiet`"
+    if quiet: return it
+    from tqdm.auto import tqdm
+    return tqdm(it, desc=desc, total=total, unit=unit, delay=delay, dynamic_ncols=True, leave=False)
+
+# %% ../nbs/00_core.ipynb #d308ea56
+def add_quiet(p):
+    "Add `-q/--quiet` to the argparse parser `p`; returns `p`"
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bars or summaries; errors and the result path only')
+    return p
