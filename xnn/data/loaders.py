@@ -14,6 +14,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from PIL import Image
 import lightning as L
+from fastcore.basics import patch
 from ..core import CLASSES, class_index, load_xray, read_xray
 from .wrangle import read_annotations
 
@@ -84,6 +85,47 @@ def build_transforms(
                v2.ColorJitter(brightness=jitter, contrast=jitter)]
         if hflip: aug.insert(0, v2.RandomHorizontalFlip())
     return v2.Compose([*_fit(pp), *aug, *([v2.RGB()] if pp.channels == 3 else []), v2.ToDtype(torch.float32), v2.Normalize(pp.mean, pp.std)])
+
+# %% ../../nbs/03_loaders.ipynb #b01486fa
+@patch
+def geometry(self:Preprocess)->v2.Compose:
+    "The resize and fit of `build_transforms` alone: for films in [0, 1] and masks"
+    return v2.Compose(_fit(self))
+
+@patch
+def fit_film(self:Preprocess, film:np.ndarray)->np.ndarray:
+    "(H, W) film in [0, 1] → the (S, S) film the model sees, before normalisation"
+    return self.geometry()(tv_tensors.Image(torch.as_tensor(np.asarray(film, np.float32))[None]))[0].numpy()
+
+@patch
+def fit_mask(self:Preprocess, mask)->np.ndarray:
+    "(H, W) lesion mask (nonzero = lesion) → (S, S) bool, aligned with `fit_film`"
+    m = torch.as_tensor(np.asarray(mask) > 0.5 if np.asarray(mask).dtype != bool else np.asarray(mask))
+    return self.geometry()(tv_tensors.Mask(m[None]))[0].numpy()
+
+@patch
+def to_film(self:Preprocess, x)->np.ndarray:
+    "A normalised model input (C, S, S) → the (S, S) film in [0, 1] it shows"
+    x = torch.as_tensor(x).detach().cpu().float()
+    m, s = torch.tensor(self.mean)[:, None, None], torch.tensor(self.std)[:, None, None]
+    return (x * s + m).mean(0).clamp(0, 1).numpy()
+
+@patch
+def unletterbox(self:Preprocess,
+                a:np.ndarray,  # (S, S) map at the model's input
+                w:int, h:int,  # the original film's size
+               )->np.ndarray:  # (h, w) map on the film's pixels
+    "A map at the square model input, put back on the original film (inverse of `fit_film`)"
+    s = a.shape[0]
+    if self.fit == 'pad':
+        f = s / max(w, h); iw, ih = max(1, round(w * f)), max(1, round(h * f))
+        x0, y0 = (s - iw) // 2, (s - ih) // 2
+        a = a[y0:y0 + ih, x0:x0 + iw]
+    elif self.fit == 'crop':
+        f = s / min(w, h); iw, ih = round(w * f), round(h * f)
+        full = np.zeros((ih, iw), a.dtype); x0, y0 = (iw - s) // 2, (ih - s) // 2
+        full[y0:y0 + s, x0:x0 + s] = a; a = full
+    return np.asarray(Image.fromarray(np.asarray(a, np.float32), 'F').resize((w, h), Image.BILINEAR))
 
 # %% ../../nbs/03_loaders.ipynb #56fb8070
 class PreprocessCache:
