@@ -8,7 +8,7 @@ import argparse, base64, html, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
-import xnn.core   # an absolute import: Streamlit runs this file as a script
+import xnn.artifacts, xnn.core   # absolute imports: Streamlit runs this file as a script
 
 # %% auto #0
 __all__ = ['DEFAULT_API', 'UPLOAD_TYPES', 'LEGEND', 'APIUnavailable', 'APIRejected', 'ApiClient', 'analyse', 'probability_frame',
@@ -83,13 +83,11 @@ def report_card(res:dict, info:dict=None)->str:
     model = (f'<p class="small">model {e(info["architecture"])} · {info["image_size"]} px · checkpoint {e(info["checkpoint"])} · '
              f'sha256 {e(info["checkpoint_sha256"])} · xnn {e(info["version"])}</p>') if info else ''
     when = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>xnn report card: {e(res["name"])}</title><style>'
-            'body{font-family:sans-serif;margin:1.5em}figure{display:inline-block;margin:.5em;vertical-align:top;font-size:12px}'
-            'table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 8px}.small{font-size:11px;color:#666}</style></head><body>'
-            f'<h2>{e(res["name"])}</h2><p>predicted: <b>{e(res["label"])}</b> ({res["probability"]:.3f}) · explained target: '
-            f'{e(res["target"])} · overlay: {e(res["mode"])}</p><table>{rows}</table>'
-            f'<p>{e(LEGEND.format(t=_target_words(res["target"])))}</p>{figs}{model}'
-            f'<p class="small">{when} · Research use only; not a medical device.</p></body></html>')
+    return xnn.artifacts.html_page(f'xnn report card: {res["name"]}',
+        f'<h2>{e(res["name"])}</h2><p>predicted: <b>{e(res["label"])}</b> ({res["probability"]:.3f}) · explained target: '
+        f'{e(res["target"])} · overlay: {e(res["mode"])}</p><table>{rows}</table>'
+        f'<p>{e(LEGEND.format(t=_target_words(res["target"])))}</p>{figs}{model}'
+        f'<p class="small">{when} · Research use only; not a medical device.</p>')
 
 # %% ../nbs/15_app.ipynb #6d7c39d4
 def _show(st, res:dict, info:dict):
@@ -149,9 +147,10 @@ def xnn_app(argv=None):
     p = argparse.ArgumentParser('xnn_app', description='Streamlit UI for an xnn API (start the API with xnn_serve first)')
     p.add_argument('--api', default=os.environ.get('XNN_API', DEFAULT_API), help=f'URL of xnn_serve (default {DEFAULT_API})')
     p.add_argument('--host', default='127.0.0.1'); p.add_argument('--port', type=int, default=8501)
-    a = p.parse_args(argv)
+    a = xnn.core.add_quiet(p).parse_args(argv)
     from streamlit.web import cli as stcli
     os.environ['XNN_API'] = a.api
     sys.argv = ['streamlit', 'run', str(Path(__file__).resolve()), '--server.address', a.host, '--server.port', str(a.port),
-                '--server.headless', 'true', '--browser.gatherUsageStats', 'false', '--client.toolbarMode', 'minimal']
+                '--server.headless', 'true', '--browser.gatherUsageStats', 'false', '--client.toolbarMode', 'minimal',
+                *(['--logger.level', 'error'] if a.quiet else [])]
     sys.exit(stcli.main())

@@ -4,14 +4,13 @@
 
 # %% ../nbs/13_dashboard.ipynb #e583a464
 from __future__ import annotations
-import html, io, json
+import html, io
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
-from .core import load_xray
+from .artifacts import ExplanationRun, film_stem
 from .data.wrangle import read_annotations
 from .explain import overlay
-from .report import film_stem, map_file
 from .trust import FLAGS, METRICS
 
 # %% auto #0
@@ -26,8 +25,8 @@ class BrowserState:
                  expl_dir,   # output folder of `xnn_explain`
                  data,       # the data folder it explained
                 ):
-        self.expl, self.data = Path(expl_dir), Path(data)
-        m = pd.read_csv(self.expl / 'metrics.csv')
+        self.run, self.data = ExplanationRun.open(expl_dir), Path(data)
+        self.expl, m = self.run.root, self.run.metrics
         ann = read_annotations(self.data).set_index('path')
         self.metrics = m
         films = m.drop_duplicates('path').set_index('path')
@@ -35,8 +34,7 @@ class BrowserState:
         self.masks = ann.mask_path.where(ann.mask_path.astype(bool), None) if 'mask_path' in ann else pd.Series(dtype=object)
         films['correct'] = films.label == films.predicted
         self.films = films
-        self.all_methods = list(dict.fromkeys(m.method))
-        self.sanity = json.loads((self.expl / 'sanity.json').read_text()) if (self.expl / 'sanity.json').exists() else {}
+        self.all_methods, self.sanity = self.run.methods, self.run.sanity
         self.methods, self.mode, self.index = self.all_methods[:3], 'signed', 0
         self.filters = dict(split=None, label=None, predicted=None, correct=None, confidence=(0., 1.))
 
@@ -74,30 +72,21 @@ class BrowserState:
     def prev(self): self.index -= 1; return self.current
 
 # %% ../nbs/13_dashboard.ipynb #a3700e39
-def _square(a:np.ndarray, size:int)->np.ndarray:
-    "A (H, W) image in [0, 1] letterboxed to the maps' square size, as the films were when they were explained"
-    from xnn.data.loaders import Preprocess, build_transforms
-    import torch
-    from torchvision import tv_tensors
-    return build_transforms(Preprocess(size, mean=(0,), std=(1,), channels=1))(tv_tensors.Image(torch.from_numpy(a)[None]))[0].numpy()
-
-def _lesion(state, path, size:int)->np.ndarray|None:
-    "The film's lesion mask at the maps' size, or None when the data set has none for it"
+def _lesion(state, path)->np.ndarray|None:
+    "The film's lesion mask as the model saw it, or None when the data set has none for it"
     mp = state.masks.get(path)
     if not mp: return None
-    m = _square(np.asarray(Image.open(state.data / mp).convert('L'), np.float32) / 255, size) > 0.5
+    m = state.run.preprocess.fit_mask(np.asarray(Image.open(state.data / mp).convert('L')) > 127)
     return m if m.any() else None
 
 def render(state:BrowserState)->dict:
     "method → PIL overlay of the current film (plus 'film')"
     p = state.current
     if p is None: return {}
-    maps = {m: np.load(map_file(state.expl, p, m))['attribution'].astype(np.float32) for m in state.methods}
-    size = next(iter(maps.values())).shape[0] if maps else None
-    film = _square(load_xray(state.data / p), size) if maps else load_xray(state.data / p)
-    lesion = _lesion(state, p, size) if maps else None          # outlined in cyan on every overlay
+    film = state.run.film(p, state.data)                        # fitted by the run's own preprocessing, as the model saw it
+    lesion = _lesion(state, p)                                  # outlined in cyan on every overlay
     out = {'film': Image.fromarray((film * 255 + 0.5).astype(np.uint8)).convert('RGB')}
-    out.update({m: overlay(film, a, state.mode, mask=lesion) for m, a in maps.items()})
+    out.update({m: overlay(film, state.run.load_map(p, m), state.mode, mask=lesion) for m in state.methods})
     return out
 
 # %% ../nbs/13_dashboard.ipynb #c9c8a879

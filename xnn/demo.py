@@ -8,10 +8,11 @@ import argparse, hashlib, html, json, shutil, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import pandas as pd
-from .core import cli_errors, file_digest
+from .artifacts import ExplanationRun, html_page
+from .core import add_quiet, cli_errors, file_digest
 
 # %% auto #0
-__all__ = ['MARKER', 'CSS', 'DemoConfig', 'claim_folder', 'make_data', 'train_model', 'explain_test', 'plot_training_curves',
+__all__ = ['MARKER', 'DemoConfig', 'claim_folder', 'make_data', 'train_model', 'explain_test', 'plot_training_curves',
            'pick_examples', 'plot_examples', 'write_trust', 'trust_notes', 'write_report', 'next_steps',
            'write_dashboard_notebook', 'run_demo', 'demo_parser', 'xnn_demo']
 
@@ -99,11 +100,12 @@ def explain_test(cfg:DemoConfig, ckpt:Path)->dict:
     out = cfg.path('explanations')
     schema = list(METRICS), list(CHECKS)         # the outputs of an older trust schema are stale
     key = _key(file_digest(ckpt, 'sha256'), list(cfg.methods), cfg.limit, cfg.sanity_images, *schema)
-    if _state(cfg).get('explain_key') == key and (out / 'metrics.csv').exists() and (out / 'sanity.json').exists():
-        return dict(reused=True, out=out, films=int(pd.read_csv(out / 'metrics.csv').path.nunique()))
-    if out.exists(): shutil.rmtree(out)          # ours: a stale explanation run of an earlier checkpoint or method set
+    run = ExplanationRun(out)
+    if _state(cfg).get('explain_key') == key and run.exists and run.sanity:
+        return dict(reused=True, out=out, films=len(run.films))
+    # ours: a stale run of an earlier checkpoint or method set is replaced (only the run's own files)
     df = explain_split(ckpt, cfg.path('data'), out, 'test', tuple(cfg.methods), limit=cfg.limit, sanity_images=cfg.sanity_images,
-                       progress=cfg.progress)
+                       progress=cfg.progress, force=True)
     _save_state(cfg, explain_key=key)
     return dict(reused=False, out=out, films=int(df.path.nunique()))
 
@@ -135,14 +137,13 @@ def plot_examples(expl_dir, paths:list, methods:list, size:float=2.0):
     import matplotlib.pyplot as plt
     from xnn.explain import colour_bar
     from PIL import Image
-    from xnn.report import film_stem
-    expl_dir = Path(expl_dir)
-    df = pd.read_csv(expl_dir / 'metrics.csv').drop_duplicates('path').set_index('path')
+    run = ExplanationRun.open(expl_dir)
+    df = run.metrics.drop_duplicates('path').set_index('path')
     fig, axs = plt.subplots(len(paths), len(methods), figsize=(size * len(methods) + 0.8, size * 1.1 * len(paths)), squeeze=False,
                             layout='constrained')
     for r, p in enumerate(paths):
         for c, m in enumerate(methods):
-            ax = axs[r, c]; ax.imshow(Image.open(expl_dir / 'overlays' / f'{film_stem(p)}.{m}.png')); ax.axis('off')
+            ax = axs[r, c]; ax.imshow(Image.open(run.overlay_file(p, m))); ax.axis('off')
             if r == 0: ax.set_title(m.replace('_', ' '), fontsize=9)
         t = df.loc[p]
         axs[r, 0].text(-0.05, 0.5, f'true {t.label}\npred {t.predicted} {t.probability:.2f}', transform=axs[r, 0].transAxes,
@@ -158,12 +159,12 @@ def write_trust(
 )->dict:               # text: the table as it reads; table: its numbers; sanity: sanity.json
     "Write the report's trust files: methods_trust.csv, methods_table.csv and a copy of sanity.json"
     from xnn.trust import methods_table, summarise_methods
-    expl_dir, rep = Path(expl_dir), Path(rep)
-    df, sanity = pd.read_csv(expl_dir / 'metrics.csv'), json.loads((expl_dir / 'sanity.json').read_text())
+    run, rep = ExplanationRun.open(expl_dir), Path(rep)
+    df, sanity = run.metrics, run.sanity
     table = methods_table(df, n_boot)
     text = summarise_methods(df, sanity, table=table)
     text.to_csv(rep / 'methods_trust.csv', index_label='method'); table.to_csv(rep / 'methods_table.csv', index=False)
-    shutil.copy2(expl_dir / 'sanity.json', rep / 'sanity.json')
+    shutil.copy2(run.file(run.SANITY), rep / 'sanity.json')
     return dict(text=text, table=table, sanity=sanity)
 
 # %% ../nbs/16_demo.ipynb #1195bb9d
@@ -201,7 +202,7 @@ def write_report(cfg:DemoConfig, trained:dict)->dict:
     for name in ('evaluation.png', 'misclassified.png'): shutil.copy2(cfg.path('logs') / 'figures' / cfg.preset / name, figs / name)
     fig = plot_training_curves(cfg.path('logs') / 'csv' / cfg.preset / 'metrics.csv', trained['best_epoch'])
     fig.savefig(figs / 'training_curves.png', dpi=110); plt.close(fig)
-    df, trust = pd.read_csv(expl / 'metrics.csv'), write_trust(expl, rep)
+    df, trust = ExplanationRun.open(expl).metrics, write_trust(expl, rep)
     methods = [m for m in cfg.methods if m in set(df.method)]
     fig = plot_examples(expl, pick_examples(df), methods); fig.savefig(figs / 'examples.png', dpi=110, bbox_inches='tight'); plt.close(fig)
     test = trained['test']
@@ -214,13 +215,10 @@ def write_report(cfg:DemoConfig, trained:dict)->dict:
     return summary
 
 # %% ../nbs/16_demo.ipynb #96f27723
-CSS = ('body{font-family:sans-serif;margin:2em;max-width:1100px}table.t{border-collapse:collapse;margin:.5em 0}'
-       'table.t td,table.t th{border:1px solid #ccc;padding:3px 8px;text-align:right}table.t td.l{text-align:left}.small{color:#666;font-size:12px}')
-
 def _report_html(cfg, s:dict, headline:pd.DataFrame, per_class:pd.DataFrame, trust:dict)->str:
     from xnn.report import sanity_html
     img = lambda f, alt: f'<p><img src="figures/{f}" alt="{alt}" style="max-width:100%"></p>'
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>xnn demo report</title><style>{CSS}</style></head><body><h1>xnn demo report</h1>'
+    return html_page('xnn demo report', '<h1>xnn demo report</h1>'
             f'<p>{cfg.patients} synthetic patients, preset <code>{cfg.preset}</code>; best checkpoint: epoch {s["best_epoch"]} of {s["last_epoch"]} '
             f'(<code>{Path(s["checkpoint"]).name}</code>). Intervals: 95% bootstrap over test films.</p>'
             f'<h2>Test metrics of the best checkpoint</h2>{_table_html(headline)}<h3>Per class</h3>{_table_html(per_class)}'
@@ -235,7 +233,7 @@ def _report_html(cfg, s:dict, headline:pd.DataFrame, per_class:pd.DataFrame, tru
             '<p>Files: <a href="methods_trust.csv">methods_trust.csv</a>, <a href="methods_table.csv">methods_table.csv</a>, '
             '<a href="sanity.json">sanity.json</a>, <a href="metrics.json">metrics.json</a> · '
             '<a href="explanations/index.html">one report card per film</a></p>'
-            '<p class="small">Synthetic data; research use only, not a medical device.</p></body></html>')
+            '<p class="small">Synthetic data; research use only, not a medical device.</p>')
 
 # %% ../nbs/16_demo.ipynb #27881b44
 def next_steps(cfg:DemoConfig)->str:
@@ -262,15 +260,16 @@ def write_dashboard_notebook(cfg:DemoConfig)->Path:
     f = cfg.root / 'dashboard.ipynb'; nbformat.write(nb, f); return f
 
 # %% ../nbs/16_demo.ipynb #3c971254
-def run_demo(cfg:DemoConfig=None)->dict:
-    "Every step of the demo, reusing what is still valid; prints progress and where everything is"
+def run_demo(cfg:DemoConfig=None, quiet:bool=False)->dict:
+    "Every step of the demo, reusing what is still valid; prints progress and where everything is (`quiet`: only where the report is)"
     cfg = cfg or DemoConfig()
     claim_folder(cfg)
     t0, times = time.time(), {}
+    say = (lambda *a, **k: None) if quiet else print
     def step(i, key, label, fn, *args):
-        print(f'[{i}/5] {label}', flush=True); t = time.time()
+        say(f'[{i}/5] {label}', flush=True); t = time.time()
         r = fn(*args); times[key] = round(time.time() - t, 1)
-        print(f'      {"reused" if r.get("reused") else "done"} in {times[key]:.1f} s', flush=True)
+        say(f'      {"reused" if r.get("reused") else "done"} in {times[key]:.1f} s', flush=True)
         return r
     data = step(1, 'data', f'data: {cfg.patients} synthetic patients → {cfg.path("data")}', make_data, cfg)
     trained = step(2, 'train', f'training: preset {cfg.preset}', train_model, cfg, data)
@@ -278,10 +277,11 @@ def run_demo(cfg:DemoConfig=None)->dict:
     summary = step(4, 'report', 'report', lambda: dict(reused=False, **write_report(cfg, trained)))
     step(5, 'dashboard', 'dashboard notebook', lambda: dict(reused=False, nb=write_dashboard_notebook(cfg)))
     t = summary['test']
-    print(f'\nfilms {data["films"]} ({data["patients"]} patients) · best epoch {trained["best_epoch"]} · test macro-F1 {t["macro_f1"]:.3f} '
+    say(f'\nfilms {data["films"]} ({data["patients"]} patients) · best epoch {trained["best_epoch"]} · test macro-F1 {t["macro_f1"]:.3f} '
           f'[{t["macro_f1_ci"][0]:.3f}, {t["macro_f1_ci"][1]:.3f}] · accuracy {t["accuracy"]:.3f} · AUROC {t["auroc"]:.3f} · '
           f'{expl["films"]} films explained · {time.time() - t0:.0f} s\n')
-    print(next_steps(cfg))
+    say(next_steps(cfg))
+    if quiet: print(f'report {cfg.path("report")}/index.html', flush=True)
     _save_state(cfg, last_run=dict(seconds=round(time.time() - t0, 1), steps=times))
     return dict(data=data, trained=trained, explained=expl, summary=summary, seconds=times)
 
@@ -294,7 +294,8 @@ def demo_parser()->argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=d.seed); p.add_argument('--preset', default=d.preset)
     p.add_argument('--methods', default=','.join(d.methods), help='comma-separated attribution methods')
     p.add_argument('--limit', type=int, default=None, help='explain only the first N test films')
-    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--no-progress', action='store_true', help='no progress bars (the step lines and the summary stay)')
+    add_quiet(p)
     p.add_argument('overrides', nargs='*', help='Hydra overrides for training, e.g. trainer.max_epochs=5')
     return p
 
@@ -306,4 +307,4 @@ def xnn_demo(argv=None):
         methods = tuple(m.strip() for m in a.methods.split(',') if m.strip())
         bad = [m for m in methods if m not in METHODS]
         if bad: raise ValueError(f'unknown attribution method {bad[0]!r}: choose from {", ".join(METHODS)}')
-        run_demo(DemoConfig(a.out, a.patients, a.size, a.seed, a.preset, tuple(a.overrides), methods, a.limit, progress=not a.no_progress))
+        run_demo(DemoConfig(a.out, a.patients, a.size, a.seed, a.preset, tuple(a.overrides), methods, a.limit, progress=not (a.no_progress or a.quiet)), quiet=a.quiet)

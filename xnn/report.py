@@ -4,12 +4,12 @@
 
 # %% ../nbs/11_report.ipynb #28c62319
 from __future__ import annotations
-import argparse, html, json
-from pathlib import Path
-import numpy as np, pandas as pd, torch
+import argparse, html
+import pandas as pd, torch
 import lightning as L
 from torch.utils.data import DataLoader, Subset
-from .core import cli_errors, file_digest
+from .artifacts import ExplanationRun, film_stem
+from .core import add_quiet, cli_errors, file_digest
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
 from .explain import METHODS, Target, explain, get_method, overlay
@@ -17,34 +17,30 @@ from .train import load_classifier
 from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
-__all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'CSS', 'film_stem', 'map_file', 'ExplainModule', 'explain_split', 'run_sanity',
-           'sanity_table', 'sanity_html', 'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
+__all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'map_file', 'ExplainModule', 'explain_split', 'run_sanity', 'sanity_table',
+           'sanity_html', 'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #b039ba5f
 METRIC_COLUMNS = ['path', 'label', 'predicted', 'probability', 'method', *METRICS, *FLAGS]
 
-def film_stem(path:str)->str:
-    "File-name stem for a film's outputs: its data-relative path with '/' → '__', no suffix"
-    return Path(path).with_suffix('').as_posix().replace('/', '__')
-
-def map_file(expl_dir, path:str, method:str)->Path:
-    "Where `explain_split` stores the map of `path` by `method`"
-    return Path(expl_dir) / 'maps' / f'{film_stem(path)}.{method}.npz'
+def map_file(expl_dir, path:str, method:str):
+    "Where a run stores the map of `path` by `method` (`ExplanationRun.map_file`; kept for older callers)"
+    return ExplanationRun(expl_dir).map_file(path, method)
 
 class ExplainModule(L.LightningModule):
     "predict_step = explain a batch with every method and score the maps"
-    def __init__(self, model, methods, out, target='predicted', baseline='blurred', steps:int=16, options:dict=None, road_every:int=1):
+    def __init__(self, model, methods, run:ExplanationRun, target='predicted', baseline='blurred', steps:int=16, options:dict=None, road_every:int=1):
         super().__init__()
-        self.model, self.methods, self.out = model, list(methods), Path(out)
+        self.model, self.methods, self.run = model, list(methods), run
         self.target, self.baseline, self.road_every = target, baseline, road_every   # ROAD on every n-th film (0: none)
         self.score_kw = dict(steps=steps, baseline=baseline)
         self.options = {m: {**get_method(m).fast, **(options or {}).get(m, {})} for m in self.methods}
 
     def _save(self, att, x, paths, masks):
-        for d in ('overlays', 'maps'): (self.out / d).mkdir(parents=True, exist_ok=True)
-        for j, path in enumerate(paths):   # the lesion, where one is known, is outlined on the overlay
-            overlay(x[j], att.maps[j], mask=masks[j] if masks[j].any() else None).save(self.out / 'overlays' / f'{film_stem(path)}.{att.method}.png')
-            np.savez_compressed(map_file(self.out, path, att.method), attribution=att.maps[j].numpy().astype(np.float16))
+        pp = self.model.preprocess
+        for j, path in enumerate(paths):   # the film as the model saw it (exactly, as the API draws it); the lesion, where known, outlined
+            self.run.save_overlay(path, att.method, overlay(pp.to_film(x[j]), att.maps[j], mask=masks[j] if masks[j].any() else None))
+            self.run.save_map(path, att.method, att.maps[j].numpy())
 
     def predict_step(self, batch, i):
         x, rows, chance = batch['image'], [], None
@@ -83,33 +79,35 @@ def explain_split(
     road_films:int=24,           # ROAD for about N films, evenly spaced (costly: a sparse solve per film and percentile); -1: all, 0: none
     shuffled=None,               # checkpoint of the same model trained on shuffled labels: adds the label-randomisation check
     progress:bool=True,
+    force:bool=False,            # replace an earlier run in `out` (only the files an explanation run owns)
 )->pd.DataFrame:                 # metrics, one row per film × method
-    "Explain a split with several methods and write overlays, maps, metrics.csv, sanity.json and report cards"
+    "Explain a split with several methods and write an `ExplanationRun`: overlays, maps, metrics.csv, sanity.json, run.json, report cards"
     _check_methods(methods)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     model = load_classifier(ckpt)
     Target.parse(target, model.classes)          # fail before any work on a bad target
     shuffled_model = load_classifier(shuffled) if shuffled else None
     ds = _dataset(model, data, split, limit)
     trainer = L.Trainer(accelerator=accelerator, devices=devices, inference_mode=False, logger=False, enable_progress_bar=progress,
                         enable_model_summary=False)
+    sha = file_digest(ckpt, 'sha256')
+    run = (ExplanationRun.create(out, force, model.preprocess, checkpoint=str(ckpt), checkpoint_sha256=sha, data=str(data), split=split,
+                                 methods=list(methods), target=str(target), baseline=baseline, films=len(ds))
+           if trainer.is_global_zero else ExplanationRun(out))   # DDP: the other ranks start after rank 0 created the run
     road_every = 0 if road_films == 0 else 1 if road_films < 0 else -(-len(ds) // road_films)
-    module = ExplainModule(model, methods, out, target, baseline, steps, road_every=road_every)
+    module = ExplainModule(model, methods, run, target, baseline, steps, road_every=road_every)
     rows = [r for batch in trainer.predict(module, DataLoader(ds, batch_size)) for r in batch]
-    part = out / f'metrics.rank{trainer.global_rank}.csv'
-    pd.DataFrame(rows).to_csv(part, index=False)
+    pd.DataFrame(rows).to_csv(run.file(f'metrics.rank{trainer.global_rank}.csv'), index=False)
     trainer.strategy.barrier()
     if not trainer.is_global_zero: return pd.DataFrame(rows)
-    parts = sorted(out.glob('metrics.rank*.csv'))
+    parts = sorted(run.root.glob('metrics.rank*.csv'))
     df = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
     for p in parts: p.unlink()
-    df = df[METRIC_COLUMNS + [c for c in df if c not in METRIC_COLUMNS]]
-    df.to_csv(out / 'metrics.csv', index=False)
-    sanity = run_sanity(model.cpu(), ds, methods, target, sanity_images, df, shuffled=shuffled_model)
-    sanity['checkpoint'], sanity['checkpoint_sha256'] = str(ckpt), file_digest(ckpt, 'sha256')
-    (out / 'sanity.json').write_text(json.dumps(sanity, indent=2))
-    write_report_cards(df, sanity, out)
-    return df
+    run.write_metrics(df[METRIC_COLUMNS + [c for c in df if c not in METRIC_COLUMNS]])
+    sanity = run_sanity(model.cpu(), ds, methods, target, sanity_images, run.metrics, shuffled=shuffled_model)
+    sanity['checkpoint'], sanity['checkpoint_sha256'] = str(ckpt), sha
+    run.write_sanity(sanity)
+    write_report_cards(run)
+    return run.metrics
 
 # %% ../nbs/11_report.ipynb #30906f22
 REFERENCE_MAPS = ('edge',)
@@ -151,12 +149,6 @@ def sanity_table(sanity:dict)->pd.DataFrame:
     return t.reindex(columns=[c for c in (*CHECKS, 'verdict') if c in t]).fillna('')
 
 # %% ../nbs/11_report.ipynb #42603e9b
-CSS = ('body{font-family:sans-serif;margin:1.5em}figure{display:inline-block;margin:.5em;vertical-align:top;font-size:12px}'
-       'table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;font-size:12px}.small{font-size:11px;color:#666}')
-
-def _page(title:str, body:str)->str:
-    return f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style></head><body>{body}</body></html>'
-
 def _metric_lines(r)->str:
     "A method's metrics on one film, as the schema labels them (chance in parentheses where the film has one)"
     out = []
@@ -168,6 +160,7 @@ def _metric_lines(r)->str:
     return '<br>'.join(out)
 
 def _card(path, rows:pd.DataFrame, sanity:dict)->str:
+    "The body of one film's report card"
     r0, stem = rows.iloc[0], film_stem(path)
     probs = ''.join(f'<tr><td>{html.escape(c[2:])}</td><td>{r0[c]:.3f}</td></tr>' for c in rows.columns if c.startswith('p_'))
     cells = ''.join(f'<figure><img src="../overlays/{stem}.{r.method}.png" width="224"><figcaption><b>{html.escape(r.method)}</b> — sanity: '
@@ -178,7 +171,7 @@ def _card(path, rows:pd.DataFrame, sanity:dict)->str:
             f'<h3>Sanity checks</h3>{sanity_html(sanity)}'
             f'<p class="small">checkpoint {html.escape(sanity["checkpoint"])} · sha256 {sanity["checkpoint_sha256"]}<br>'
             'Research use only; not a medical device.</p>')
-    return _page(f'xnn report card: {path}', body)
+    return body
 
 def sanity_html(sanity:dict, classes:str='')->str:
     "The sanity checks as HTML: methods and reference maps × checks, then what each check asks, when it fails, and its reference"
@@ -190,18 +183,17 @@ def sanity_html(sanity:dict, classes:str='')->str:
             'must change — and the edge map, which depends on the film alone, must fail every check: its row shows that the checks can fail.</p>'
             f'{t.to_html(border=0, classes=classes)}<table class="{classes}"><tr><th>check</th><th>question</th><th>fails when</th><th>reference</th></tr>{rows}</table>')
 
-def write_report_cards(df:pd.DataFrame, sanity:dict, out:Path)->list:
-    "One HTML report card per film under out/cards, and out/index.html linking them"
-    (out / 'cards').mkdir(exist_ok=True)
-    files, links = [], []
+def write_report_cards(run:ExplanationRun)->list:
+    "One HTML report card per film under the run's cards/, and its index.html linking them"
+    df, sanity, files, links = run.metrics, run.sanity, [], []
     for path, rows in df.groupby('path', sort=False):
-        f = out / 'cards' / f'{film_stem(path)}.html'
-        f.write_text(_card(path, rows, sanity)); files.append(f)
-        links.append(f'<li><a href="cards/{f.name}">{html.escape(path)}</a> — {html.escape(str(rows.iloc[0].label))} → {html.escape(str(rows.iloc[0].predicted))}</li>')
+        f = run.write_page(run.card_file(path), f'xnn report card: {path}', _card(path, rows, sanity)); files.append(f)
+        links.append(f'<li><a href="{f.parent.name}/{f.name}">{html.escape(path)}</a> — {html.escape(str(rows.iloc[0].label))} → '
+                     f'{html.escape(str(rows.iloc[0].predicted))}</li>')
     table = summarise_methods(df, sanity).to_html(border=0)
-    (out / 'index.html').write_text(_page('xnn explanations', f'<h2>Methods × trust metrics</h2>{table}<p class="small">mean [95% bootstrap interval] over films; '
-                                          '≈: the paired difference to a map without information (the random-map row) includes 0.</p>'
-                                          f'<h2>Sanity checks</h2>{sanity_html(sanity)}<h2>Films</h2><ul>{"".join(links)}</ul>'))
+    run.write_page(run.file(run.INDEX), 'xnn explanations', f'<h2>Methods × trust metrics</h2>{table}<p class="small">mean [95% bootstrap '
+                   'interval] over films; ≈: the paired difference to a map without information (the random-map row) includes 0.</p>'
+                   f'<h2>Sanity checks</h2>{sanity_html(sanity)}<h2>Films</h2><ul>{"".join(links)}</ul>')
     return files
 
 # %% ../nbs/11_report.ipynb #51cc6495
@@ -227,7 +219,8 @@ def explain_parser()->argparse.ArgumentParser:
     p.add_argument('--sanity-images', type=int, default=8, help='films for the sanity battery')
     p.add_argument('--road-films', type=int, default=24, help='ROAD for about N films, evenly spaced (-1: all, 0: none)')
     p.add_argument('--shuffled-ckpt', default=None, help='the same model trained on shuffled labels: adds the label-randomisation check')
-    return p
+    p.add_argument('--force', action='store_true', help='replace an earlier explanation run in --out (only its own files)')
+    return add_quiet(p)
 
 def xnn_explain(argv=None):
     "Console script: `xnn_explain --ckpt CKPT --data DST --out DIR [--split test] [--methods a,b] [--limit N]`"
@@ -237,10 +230,10 @@ def xnn_explain(argv=None):
         devices = int(a.devices) if a.devices.lstrip('-').isdigit() else a.devices
         df = explain_split(a.ckpt, a.data, a.out, a.split, methods, limit=a.limit, target=a.target, baseline=a.baseline, batch_size=a.batch_size,
                            steps=a.steps, accelerator=a.accelerator, devices=devices, sanity_images=a.sanity_images, road_films=a.road_films,
-                           shuffled=a.shuffled_ckpt)
-    if len(df) and Path(a.out, 'sanity.json').exists():
-        sanity = json.loads(Path(a.out, 'sanity.json').read_text())
-        print(summarise_methods(df, sanity).to_string())
-        print(f'\nsanity checks on {sanity["sanity_images"]} films:')
-        for m in sanity['messages'].values(): print(' ', m)
-        print(f'wrote {a.out}/metrics.csv, sanity.json, overlays/, maps/, cards/ and index.html')
+                           shuffled=a.shuffled_ckpt, progress=not a.quiet, force=a.force)
+    run = ExplanationRun(a.out)
+    if len(df) and run.sanity and not a.quiet:
+        print(summarise_methods(df, run.sanity).to_string())
+        print(f'\nsanity checks on {run.sanity["sanity_images"]} films:')
+        for m in run.sanity['messages'].values(): print(' ', m)
+    print(f'wrote {a.out}/index.html (metrics.csv, sanity.json, run.json, overlays/, maps/, cards/)')

@@ -13,8 +13,8 @@ from typing import Literal, Optional
 import numpy as np, torch
 from torchvision import tv_tensors
 from . import __version__
-from .core import MAX_PIXELS, XrayLoadError, cli_errors, file_digest, load_xray, read_xray
-from .data.loaders import Preprocess, build_transforms
+from .core import MAX_PIXELS, XrayLoadError, add_quiet, cli_errors, file_digest, load_xray, read_xray
+from .data.loaders import build_transforms
 from .explain import METHODS, Target, explain, overlay
 from .metrics import probabilities
 from .train import load_classifier
@@ -28,9 +28,9 @@ except ImportError as e:
     raise ImportError(f'xnn.serve needs FastAPI: pip install fastapi uvicorn python-multipart ({e})') from None
 
 # %% auto #0
-__all__ = ['STATUS', 'ERRORS', 'prepare_input', 'prepare_mask', 'film_of', 'APIError', 'load_error', 'error_response',
-           'MicroBatcher', 'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo',
-           'Prediction', 'Explanation', 'ErrorBody', 'create_app', 'app_from_env', 'serve_parser', 'xnn_serve']
+__all__ = ['STATUS', 'ERRORS', 'prepare_input', 'prepare_mask', 'APIError', 'load_error', 'error_response', 'MicroBatcher',
+           'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo', 'Prediction',
+           'Explanation', 'ErrorBody', 'create_app', 'app_from_env', 'serve_parser', 'xnn_serve']
 
 # %% ../nbs/14_serve.ipynb #dff0c568
 def prepare_input(
@@ -55,14 +55,7 @@ def prepare_mask(
     (h, w), (fh, fw) = m.shape, film_shape
     if abs(w / h - fw / fh) > 0.02 * fw / fh:
         raise ValueError(f'{name}: the mask is {w}x{h} pixels, which does not have the shape of the {fw}x{fh} film')
-    pp = model.preprocess
-    geometry = build_transforms(Preprocess(pp.size, pp.fit, (0.,), (1.,), channels=1))    # the film's resize and letterbox, no normalisation
-    return geometry(tv_tensors.Mask(torch.from_numpy(m)[None]))[0].as_subclass(torch.Tensor) > 0
-
-def film_of(x:torch.Tensor, model)->np.ndarray:
-    "The (S, S) film in [0, 1] that a normalised input `x` shows (letterbox bands stay black)"
-    pp = model.preprocess
-    return (x[0] * pp.std[0] + pp.mean[0]).clamp(0, 1).cpu().numpy()
+    return torch.from_numpy(model.preprocess.fit_mask(m))      # the film's own resize and letterbox (`Preprocess.fit_mask`)
 
 # %% ../nbs/14_serve.ipynb #d8f2433d
 STATUS = dict(missing=400, empty=400, corrupt=400, too_small=400, too_large=413, not_image=415, unsupported=415,
@@ -168,7 +161,7 @@ def run_explanation(svc:Service, x:torch.Tensor, method:str, target:str='predict
     fast = METHODS[method].fast                    # the method's own quick options; `steps` sets IG's step count
     opts = {**fast, **({'n_steps': steps} if 'n_steps' in fast else {})}
     a = explain(svc.xmodel, x[None], method, target, **opts)
-    buf = io.BytesIO(); overlay(film_of(x, svc.model), a.maps[0], mode, mask=mask).save(buf, 'PNG')
+    buf = io.BytesIO(); overlay(svc.model.preprocess.to_film(x), a.maps[0], mode, mask=mask).save(buf, 'PNG')
     p = a.probs[0].numpy()
     return dict(png=buf.getvalue(), probabilities=p, label=svc.classes[int(p.argmax())], method=method, target=target, mode=mode,
                 delta=None if a.delta is None else float(a.delta[0]), n_steps=a.n_steps, size=int(x.shape[-1]))
@@ -307,8 +300,8 @@ def serve_parser()->argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=None, help='torch threads per worker (default: all cores)')
     p.add_argument('--max-upload-mb', type=float, default=20.)
     p.add_argument('--max-batch', type=int, default=8, help='most /predict requests in one forward pass')
-    p.add_argument('--log-level', default='info')
-    return p
+    p.add_argument('--log-level', default='info', help="uvicorn's log level (--quiet: warning)")
+    return add_quiet(p)
 
 def xnn_serve(argv=None):
     "Console script: `xnn_serve --ckpt CKPT [--host 127.0.0.1] [--port 8080] [--workers N]`"
@@ -324,4 +317,5 @@ def xnn_serve(argv=None):
                               XNN_THREADS=str(a.threads or ''))
             app = 'xnn.serve:app_from_env'
     print(f'xnn_serve: {a.ckpt} on http://{a.host}:{a.port} (docs: /docs)', file=sys.stderr, flush=True)
-    uvicorn.run(app, host=a.host, port=a.port, workers=a.workers, factory=a.workers > 1, log_level=a.log_level)
+    uvicorn.run(app, host=a.host, port=a.port, workers=a.workers, factory=a.workers > 1, log_level='warning' if a.quiet else a.log_level,
+                access_log=not a.quiet)

@@ -107,8 +107,7 @@ def fit_mask(self:Preprocess, mask)->np.ndarray:
 def to_film(self:Preprocess, x)->np.ndarray:
     "A normalised model input (C, S, S) → the (S, S) film in [0, 1] it shows"
     x = torch.as_tensor(x).detach().cpu().float()
-    m, s = torch.tensor(self.mean)[:, None, None], torch.tensor(self.std)[:, None, None]
-    return (x * s + m).mean(0).clamp(0, 1).numpy()
+    return (x[0] * self.std[0] + self.mean[0]).clamp(0, 1).numpy()   # every channel holds the same gray film
 
 @patch
 def unletterbox(self:Preprocess,
