@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from torch.utils.data import DataLoader
-from .core import CLASSES
+from .core import CLASSES, progress
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
 from .metrics import metrics_report
@@ -60,12 +60,14 @@ def evaluate(
     num_workers:int=0,
     n_boot:int=2000,          # bootstrap resamples for the intervals
     out=None,                 # if given, write report.json and the figures there
+    quiet:bool=False,         # no progress bar
 )->Evaluation:
     "Reload `ckpt` and measure it on one split of `data`"
     model = load_classifier(ckpt)
     ann = read_annotations(data)
     ds = XrayDataset(ann, split, build_transforms(model.preprocess), root=data)
-    probs, y = predict_probs(model, DataLoader(ds, batch_size, num_workers=num_workers))
+    loader = DataLoader(ds, batch_size, num_workers=num_workers)
+    probs, y = predict_probs(model, progress(loader, f'evaluating {split}', total=len(loader), unit='batch', quiet=quiet))
     ev = Evaluation(metrics_report(y, probs, model.classes, n_boot), probs, y, ds.ann.path.tolist(), model.classes, split, Path(data))
     if out is not None: save_evaluation(ev, out)
     return ev

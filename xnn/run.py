@@ -4,17 +4,17 @@
 
 # %% ../nbs/08_run.ipynb #2ecd335f
 from __future__ import annotations
-import argparse, json, time
+import argparse, json, logging, math, shutil, time
 from dataclasses import replace
 from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
-from .core import cli_errors
+from .core import add_quiet, cli_errors
 from .data.loaders import Preprocess, XrayDataModule
 from .data.wrangle import read_annotations
 from .evaluate import evaluate, save_evaluation
 from .models import create_model, freeze
-from .train import FeatureDataModule, XrayClassifier, load_classifier, read_checkpoint, save_classifier
+from .train import FeatureDataModule, XrayClassifier, load_classifier, quiet_lightning, read_checkpoint, save_classifier
 
 # %% auto #0
 __all__ = ['list_presets', 'compose_config', 'build_model', 'use_feature_cache', 'fit', 'finish_run', 'train_parser', 'xnn_train']
@@ -60,11 +60,11 @@ def build_model(cfg:DictConfig):
     counts = freeze(model, m.freeze, m.trainable_blocks)
     return model, counts
 
-def _datamodule(cfg:DictConfig, pp:Preprocess)->XrayDataModule:
+def _datamodule(cfg:DictConfig, pp:Preprocess, quiet:bool=False)->XrayDataModule:
     "The run's data module, giving films as the model wants them (`pp`: size, fit, channels, normalisation)"
     d = cfg.data
     return XrayDataModule(str(d.dir), pp.size, pp.fit, pp.mean, pp.std, pp.channels, batch_size=d.batch_size, num_workers=d.num_workers,
-                          augment=d.augment, hflip=d.hflip, weighted_sampling=d.weighted_sampling, cache=d.cache)
+                          augment=d.augment, hflip=d.hflip, weighted_sampling=d.weighted_sampling, cache=d.cache, quiet=quiet)
 
 # %% ../nbs/08_run.ipynb #40231f39
 def _callbacks(cfg, ckpt_dir:Path):
@@ -75,13 +75,44 @@ def _callbacks(cfg, ckpt_dir:Path):
     if cfg.early_stopping.patience: cbs.append(EarlyStopping(cfg.early_stopping.monitor, patience=cfg.early_stopping.patience, mode=cfg.early_stopping.mode))
     return ck, cbs
 
+def _ensure_experiment(uri:str, name:str, artifacts:str):
+    "Create the MLflow experiment up front (rank 0) without MLflow's database chatter, so Lightning need not announce it"
+    from lightning.pytorch.utilities import rank_zero_only
+    if rank_zero_only.rank: return
+    from mlflow import MlflowClient
+    log = logging.getLogger('mlflow.store.db.utils'); level = log.level   # 'Creating initial MLflow database tables...'
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        client = MlflowClient(uri)
+        if client.get_experiment_by_name(name) is None: client.create_experiment(name, artifact_location=artifacts)
+    finally: log.setLevel(level)
+
 def _mlflow_logger(cfg):
     if not cfg.mlflow.enabled: return None
     from lightning.pytorch.loggers import MLFlowLogger
-    uri = cfg.mlflow.tracking_uri
+    uri, art = cfg.mlflow.tracking_uri, cfg.mlflow.artifact_location
     if uri.startswith('sqlite:///'): Path(uri[len('sqlite:///'):]).parent.mkdir(parents=True, exist_ok=True)
-    return MLFlowLogger(experiment_name=cfg.mlflow.experiment, run_name=cfg.run_name, tracking_uri=uri,
-                        artifact_location=str(Path(cfg.mlflow.artifact_location).resolve().as_uri()) if '://' not in cfg.mlflow.artifact_location else cfg.mlflow.artifact_location)
+    if '://' not in art: art = Path(art).resolve().as_uri()
+    _ensure_experiment(uri, cfg.mlflow.experiment, art)
+    return MLFlowLogger(experiment_name=cfg.mlflow.experiment, run_name=cfg.run_name, tracking_uri=uri, artifact_location=art)
+
+def _clear_run(logs:Path, run:str):
+    "Remove an earlier run's Lightning checkpoints and CSV log of the same name (rank 0): a rerun replaces them, as it replaces models/<run>.ckpt"
+    from lightning.pytorch.utilities import rank_zero_only
+    if rank_zero_only.rank: return
+    for d in (logs / 'checkpoints' / run, logs / 'csv' / run): shutil.rmtree(d, ignore_errors=True)
+
+def _trainer_options(cfg, quiet:bool, n_train:int)->dict:
+    "`cfg.trainer` for `L.Trainer`: no bar or summary when `quiet`, and the training loss logged at least once an epoch"
+    kw = OmegaConf.to_container(cfg.trainer)
+    if quiet: kw.update(enable_progress_bar=False, enable_model_summary=False)
+    kw['log_every_n_steps'] = max(1, min(kw.get('log_every_n_steps', 50), math.ceil(n_train / cfg.data.batch_size)))
+    return kw
+
+def _progress_bar(opts:dict)->list:
+    "tqdm's bar (one line in a terminal, a widget in Jupyter) rather than Lightning's rich default, unless the bar is off"
+    from lightning.pytorch.callbacks import TQDMProgressBar
+    return [TQDMProgressBar()] if opts.get('enable_progress_bar', True) else []
 
 def use_feature_cache(cfg)->bool:
     "Whether the head can train on cached features: body frozen and no augmentation"
@@ -91,6 +122,7 @@ def use_feature_cache(cfg)->bool:
 # %% ../nbs/08_run.ipynb #1a0aa7e1
 def fit(
     cfg:DictConfig,    # a composed preset (see `compose_config`)
+    quiet:bool=False,  # no progress bars or model summary
 )->dict:               # the metrics.json content (rank 0), or {} on other ranks
     "Train, checkpoint the best epoch, test that checkpoint, and record everything"
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -98,22 +130,24 @@ def fit(
     if not data.is_dir(): raise FileNotFoundError(f'data directory {data} does not exist: run xnn_wrangle (or xnn_synth) first')
     read_annotations(data)                                  # validates labels and columns up front
     model, counts = build_model(cfg)
-    d, dm = cfg.data, _datamodule(cfg, model.preprocess)
+    d, dm = cfg.data, _datamodule(cfg, model.preprocess, quiet)
     o = cfg.optim
     clf = XrayClassifier(model, o.lr, o.weight_decay, o.scheduler, dm.class_weights if o.class_weights else None,
                          o.label_smoothing, cfg.checkpoint.monitor, cfg.trainer.max_epochs)
     cached = use_feature_cache(cfg)
     logs, run = Path(cfg.paths.logs), cfg.run_name
+    _clear_run(logs, run)
     ck, cbs = _callbacks(cfg, logs / 'checkpoints' / run)
-    mlf = _mlflow_logger(cfg)
-    from lightning.pytorch.loggers import CSVLogger
-    loggers = [CSVLogger(str(logs), name='csv', version=run)] + ([mlf] if mlf else [])
-    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer), logger=loggers, callbacks=cbs, default_root_dir=str(logs))
-    if mlf: mlf.log_hyperparams(dict(OmegaConf.to_container(cfg, resolve=True), params=counts, feature_cache=cached))
-    start = time.time()
-    trainer.fit(clf, FeatureDataModule(dm, model, d.batch_size) if cached else dm)
-    if not trainer.is_global_zero: return {}
-    return finish_run(cfg, trainer, ck, counts, cached, time.time() - start, mlf)
+    with quiet_lightning():
+        mlf, opts = _mlflow_logger(cfg), _trainer_options(cfg, quiet, int((dm.ann.split == 'train').sum()))
+        from lightning.pytorch.loggers import CSVLogger
+        loggers = [CSVLogger(str(logs), name='csv', version=run)] + ([mlf] if mlf else [])
+        trainer = L.Trainer(**opts, logger=loggers, callbacks=cbs + _progress_bar(opts), default_root_dir=str(logs))
+        if mlf: mlf.log_hyperparams(dict(OmegaConf.to_container(cfg, resolve=True), params=counts, feature_cache=cached))
+        start = time.time()
+        trainer.fit(clf, FeatureDataModule(dm, model, d.batch_size, quiet=quiet) if cached else dm)
+        if not trainer.is_global_zero: return {}
+        return finish_run(cfg, trainer, ck, counts, cached, time.time() - start, mlf, quiet)
 
 # %% ../nbs/08_run.ipynb #6ee2eb5d
 def _rel(p:Path)->str:
@@ -122,7 +156,7 @@ def _rel(p:Path)->str:
     try: return p.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError: return str(p)
 
-def finish_run(cfg, trainer, ck, counts:dict, cached:bool, seconds:float, mlf=None)->dict:
+def finish_run(cfg, trainer, ck, counts:dict, cached:bool, seconds:float, mlf=None, quiet:bool=False)->dict:
     "Test the best checkpoint and write models/<run>.ckpt, models/<run>.metrics.json and the figures"
     if not ck.best_model_path: raise RuntimeError('no checkpoint was saved (did validation run?)')
     best = read_checkpoint(ck.best_model_path)
@@ -130,7 +164,7 @@ def finish_run(cfg, trainer, ck, counts:dict, cached:bool, seconds:float, mlf=No
     models, run = Path(cfg.paths.models), cfg.run_name
     out_ckpt = save_classifier(load_classifier(ck.best_model_path), models / f'{run}.ckpt', epoch=best_epoch,
                                monitor=cfg.checkpoint.monitor, score=float(ck.best_model_score), preset_config=OmegaConf.to_container(cfg, resolve=True))
-    ev = evaluate(out_ckpt, cfg.data.dir, 'test', cfg.data.batch_size, cfg.data.num_workers, cfg.test.bootstrap)
+    ev = evaluate(out_ckpt, cfg.data.dir, 'test', cfg.data.batch_size, cfg.data.num_workers, cfg.test.bootstrap, quiet=quiet)
     fig_dir = Path(cfg.paths.logs) / 'figures' / run
     files = save_evaluation(ev, fig_dir)
     metrics = dict(run=run, checkpoint=_rel(out_ckpt), lightning_checkpoint=_rel(ck.best_model_path), best_epoch=best_epoch,
@@ -151,17 +185,18 @@ def train_parser()->argparse.ArgumentParser:
     p.add_argument('-cn', '--config-name', default='demo', help='preset (default: demo)')
     p.add_argument('overrides', nargs='*', help='key=value overrides')
     p.add_argument('--cfg', action='store_true', help='print the composed configuration and exit')
-    return p
+    return add_quiet(p)
 
 def xnn_train(argv=None):
-    "Console script: `xnn_train -cn PRESET [overrides ...]`"
-    a = train_parser().parse_args(argv)
+    "Console script: `xnn_train -cn PRESET [-q] [overrides ...]`; ends with the test metrics and the files written (-q: the files only)"
+    a = train_parser().parse_intermixed_args(argv)   # options may sit between the overrides
     with cli_errors('xnn_train'):
         cfg = compose_config(a.config_name, a.overrides)
         if a.cfg: return print(OmegaConf.to_yaml(cfg))
-        res = fit(cfg)
-    if res:
-        t = res['test']
+        res = fit(cfg, quiet=a.quiet)
+    if not res: return                               # not rank 0
+    t = res['test']
+    if not a.quiet:
         print(f"best epoch {res['best_epoch']} of {res['last_epoch']} ({res['monitor']} {res['best_score']:.3f}); "
               f"test macro-F1 {t['macro_f1']:.3f} [{t['macro_f1_ci'][0]:.3f}, {t['macro_f1_ci'][1]:.3f}], accuracy {t['accuracy']:.3f}, AUROC {t['auroc']:.3f}")
-        print(f"checkpoint: {res['checkpoint']}   metrics: {Path(res['checkpoint']).with_suffix('.metrics.json')}")
+    print(f"checkpoint: {res['checkpoint']}   metrics: {Path(res['checkpoint']).with_suffix('.metrics.json')}")

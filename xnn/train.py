@@ -4,17 +4,45 @@
 
 # %% ../nbs/06_train.ipynb #91690195
 from __future__ import annotations
+import logging, re, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import lightning as L
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassConfusionMatrix
+from .core import progress
 from .metrics import classification_metrics, flatten_metrics, probabilities
 from .models import XrayNet, model_meta, rebuild
 
 # %% auto #0
-__all__ = ['SCHEDULERS', 'XrayClassifier', 'save_classifier', 'read_checkpoint', 'load_classifier', 'predict_probs',
-           'FeatureDataModule']
+__all__ = ['LIGHTNING_NOISE', 'LIGHTNING_BANNERS', 'SCHEDULERS', 'quiet_lightning', 'XrayClassifier', 'save_classifier',
+           'read_checkpoint', 'load_classifier', 'predict_probs', 'FeatureDataModule']
+
+# %% ../nbs/06_train.ipynb #430dbf55
+LIGHTNING_NOISE = (  # (message regex, category): remarks about runs in which nothing is wrong
+    (r"The '\w+_dataloader' does not have many workers", PossibleUserWarning),   # workers: the preset's data.num_workers; cached features need none
+    (r'GPU available but not used', PossibleUserWarning),                        # the accelerator is the preset's choice (the demo's is cpu)
+    (r'Found \d+ module\(s\) in eval mode at the start of training', PossibleUserWarning),  # `freeze` keeps frozen BatchNorm in eval mode
+    (r'`isinstance\(treespec, LeafSpec\)` is deprecated', FutureWarning),        # inside Lightning 2.6 on torch >= 2.10
+)
+LIGHTNING_BANNERS = r'💡 Tip|[GTH]PU available: |LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES|`Trainer\.fit` stopped|has Tensor Cores'
+_BANNER_LOGGERS = ('lightning.pytorch.utilities.rank_zero', 'lightning.fabric.utilities.rank_zero', 'lightning.pytorch.accelerators.cuda')
+
+def _no_banner(record:logging.LogRecord)->bool: return re.search(LIGHTNING_BANNERS, record.getMessage()) is None
+
+@contextmanager
+def quiet_lightning():
+    "Within: no Lightning banners, tips or remarks from `LIGHTNING_NOISE`; every other warning and message shows"
+    added = [log for n in _BANNER_LOGGERS if _no_banner not in (log := logging.getLogger(n)).filters]   # nested: the outermost removes
+    for log in added: log.addFilter(_no_banner)
+    try:
+        with warnings.catch_warnings():
+            for msg, cat in LIGHTNING_NOISE: warnings.filterwarnings('ignore', message=msg, category=cat)
+            yield
+    finally:
+        for log in added: log.removeFilter(_no_banner)
 
 # %% ../nbs/06_train.ipynb #52ce22ac
 SCHEDULERS = ('plateau', 'cosine', 'none')
@@ -146,11 +174,14 @@ def predict_probs(
 # %% ../nbs/06_train.ipynb #8b9c710e
 class FeatureDataModule(L.LightningDataModule):
     "Serve precomputed head inputs of a frozen `model` instead of images"
-    def __init__(self, dm, model:XrayNet, batch_size:int=None, device=None):
+    def __init__(self, dm, model:XrayNet, batch_size:int=None, device=None,
+                 quiet:bool=False):  # no progress bar while computing features
         super().__init__()
-        self.dm, self.model, self.device = dm, model, device
+        self.dm, self.model, self.device, self.quiet = dm, model, device, quiet
         self.batch_size = batch_size or dm.hparams.batch_size
         self.features = {}
+
+    def prepare_data(self): self.dm.prepare_data()   # the image cache the features are computed from
 
     @torch.no_grad()  # not inference_mode: the features later feed a head that needs autograd
     def _compute(self, split:str)->TensorDataset:
@@ -158,7 +189,7 @@ class FeatureDataModule(L.LightningDataModule):
         loader = DataLoader(ds, batch_size=max(self.batch_size, 64), num_workers=self.dm.hparams.num_workers)
         was = self.model.training; self.model.eval()
         dev = self.device or next(self.model.parameters()).device
-        feats = [self.model.features(x.to(dev)).cpu() for x, _ in loader]
+        feats = [self.model.features(x.to(dev)).cpu() for x, _ in progress(loader, f'features of {split}', unit='batch', quiet=self.quiet)]
         self.model.train(was)
         return TensorDataset(torch.cat(feats), ds.targets)
 

@@ -4,7 +4,8 @@
 
 # %% ../../nbs/03_loaders.ipynb #da3a30ce
 from __future__ import annotations
-import hashlib, os
+import hashlib, os, threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -15,7 +16,7 @@ from torchvision.transforms import v2
 from PIL import Image
 import lightning as L
 from fastcore.basics import patch
-from ..core import CLASSES, class_index, load_xray, read_xray
+from ..core import CLASSES, class_index, load_xray, progress, read_xray
 from .wrangle import read_annotations
 
 # %% auto #0
@@ -155,17 +156,33 @@ class PreprocessCache:
         deep = meta['bits'] > 8   # 16-bit PNGs and 10–16-bit DICOMs keep their precision as uint16
         return (x[0, 0].clamp(0, 1).numpy() * (65535 if deep else 255) + 0.5).astype(np.uint16 if deep else np.uint8)
 
+    def store(self, path)->np.ndarray:
+        "Build the entry of `path` and write it atomically (a temporary name per process and thread, then a rename)"
+        a, f = self.build(path), self.file(path)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(f'.{os.getpid()}-{threading.get_ident()}.tmp')
+        with open(tmp, 'wb') as fh: np.save(fh, a)
+        os.replace(tmp, f)
+        return a
+
     def __call__(self, path)->np.ndarray:
         "Cached film as float32 (H, W) in [0, 1]"
-        f = self.file(path)
-        try: a = np.load(f)
-        except (FileNotFoundError, ValueError, OSError):
-            a = self.build(path)
-            f.parent.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_suffix(f'.{os.getpid()}.tmp')
-            with open(tmp, 'wb') as fh: np.save(fh, a)
-            os.replace(tmp, f)
+        try: a = np.load(self.file(path))
+        except (FileNotFoundError, ValueError, OSError): a = self.store(path)
         return a.astype(np.float32) / (65535. if a.dtype == np.uint16 else 255.)
+
+# %% ../../nbs/03_loaders.ipynb #a5a1f068
+@patch
+def warm(self:PreprocessCache,
+         paths,               # films that should be in the cache
+         workers:int=1,       # threads building entries
+         quiet:bool=False,    # no progress bar
+)->int:                       # number of entries built (the rest were cached already)
+    "Build the missing cache entries of `paths` before they are needed"
+    todo = [p for p in dict.fromkeys(map(str, paths)) if not self.file(p).exists()]
+    with ThreadPoolExecutor(max(1, workers)) as ex:
+        for _ in progress(ex.map(self.store, todo), 'caching films', total=len(todo), quiet=quiet): pass
+    return len(todo)
 
 # %% ../../nbs/03_loaders.ipynb #bd8b776e
 def _read_mask(path:Path, shape:tuple)->np.ndarray:
@@ -233,11 +250,12 @@ class XrayDataModule(L.LightningDataModule):
                  hflip:bool=False,           # allow horizontal flips in augmentation
                  weighted_sampling:bool=False, # draw training films with class-balanced probabilities
                  cache:bool|str=True,        # True: DATA/.cache; a path; or False for no cache
-                 with_mask:bool=False):      # items as dicts with masks (for explanation)
+                 with_mask:bool=False,       # items as dicts with masks (for explanation)
+                 quiet:bool=False):          # no progress bar while the cache is built
         super().__init__()
         data_dir, cache = str(data_dir), (cache if isinstance(cache, bool) or cache is None else str(cache))
-        self.save_hyperparameters()   # plain data only, so checkpoints load with weights_only=True
-        self.data_dir = Path(data_dir)
+        self.save_hyperparameters(ignore='quiet')   # plain data only, so checkpoints load with weights_only=True
+        self.data_dir, self.quiet = Path(data_dir), quiet
         self.pp = Preprocess(image_size, fit, mean, std, channels)
         self.ann = read_annotations(self.data_dir)
 
@@ -249,6 +267,11 @@ class XrayDataModule(L.LightningDataModule):
         if c is False or c is None: return None
         # cache the short side at the input size (pad fits the long side to it, so it needs less)
         return PreprocessCache(self.data_dir / '.cache' if c is True else c, self.pp.size)
+
+    def prepare_data(self):
+        "Build the preprocessed cache of every film before training (Lightning calls this once per node)"
+        if (c := self._cache()) is not None:
+            c.warm([self.data_dir / p for p in self.ann.path], self.hparams.num_workers, self.quiet)
 
     def dataset(self, split:str, train:bool=False)->XrayDataset:
         tf = build_transforms(self.pp, train=train and self.hparams.augment, hflip=self.hparams.hflip)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import gaussian_filter
-from ..core import CLASSES, cli_errors
+from .. import core
+from ..core import CLASSES, add_quiet, cli_errors
 
 # %% auto #0
 __all__ = ['MARKERS', 'SHORTCUT_MARKER', 'SynthConfig', 'sample_anatomy', 'sample_pose', 'draw_anatomy', 'lesion_bacteria',
@@ -257,7 +258,7 @@ def synthesize(
     out,                      # output folder
     cfg:SynthConfig=None,     # data set settings (defaults if None)
     force:bool=False,         # replace an earlier synthetic data set in `out`
-    progress:bool=False,      # show a progress bar
+    progress:bool=False,      # show a progress bar (once the work takes more than 2 s)
 )->Path:                      # `out/chest_xray`, the Kaggle-style root
     "Write a synthetic chest X-ray data set in Kaggle layout, with lesion and marker masks"
     cfg, out = cfg or SynthConfig(), Path(out)
@@ -270,10 +271,7 @@ def synthesize(
         if rec['label'] == 'bacteria' and rec['patient'] not in spots:
             u, v = _coords(64, 64, (0, 0, 0, 1))
             spots[rec['patient']] = pick_spot(rng, u, v, draw_anatomy(rng, 64, 64, anatomy[rec['patient']], (0, 0, 0, 1))[3])
-    if progress:
-        from tqdm.auto import tqdm
-        plan = tqdm(plan, desc='synthesising', unit='film')
-    rows = [_write_film(out, rec, cfg, anatomy, spots) for rec in plan]
+    rows = [_write_film(out, rec, cfg, anatomy, spots) for rec in core.progress(plan, 'synthesising', quiet=not progress)]
     with open(out / 'manifest.csv', 'w', newline='') as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0])); wr.writeheader(); wr.writerows(rows)
     (out / 'synth.json').write_text(json.dumps(asdict(cfg), indent=2))
@@ -315,14 +313,14 @@ def synth_parser()->argparse.ArgumentParser:
     p.add_argument('--shortcut', choices=CLASSES, help="tie a 'PORTABLE' marker to this class")
     p.add_argument('--shortcut-strength', type=float, default=0.9, help='P(PORTABLE | shortcut class) (default: 0.9)')
     p.add_argument('--force', action='store_true', help='replace an earlier synthetic data set in OUT')
-    return p
+    return add_quiet(p)
 
 def xnn_synth(argv=None):
-    "Console script: `xnn_synth OUT [--patients N] [--size PX] [--seed S] ...`"
+    "Console script: `xnn_synth OUT [--patients N] [--size PX] [--seed S] [-q] ...`; prints the one line naming what it wrote"
     a = synth_parser().parse_args(argv)
     with cli_errors('xnn_synth'):
         cfg = SynthConfig(patients=a.patients, size=a.size, seed=a.seed, difficulty=a.difficulty,
                           shortcut=a.shortcut, shortcut_strength=a.shortcut_strength)
-        root = synthesize(a.out, cfg, force=a.force, progress=True)
+        root = synthesize(a.out, cfg, force=a.force, progress=not a.quiet)
     n = sum(1 for _ in root.rglob('*.jpeg'))
     print(f'wrote {n} films of {a.patients} patients to {root} (lesion masks in {Path(a.out) / "masks"})')

@@ -1,0 +1,46 @@
+"""What a user sees from the CLIs: no third-party warnings, tips or banners, and with --quiet nothing but the result line."""
+import os, re, subprocess
+import pytest
+from conftest import script
+
+# warnings, advertisements, device banners, logging records, and Lightning's remarks on reruns and new MLflow experiments
+NOISE = re.compile(r'Warning|warn\(|💡|Tip:|deprecated|litlogger|available: False|\bINFO\b|exists and is not empty|Creating it')
+TRAIN = ['-cn', 'demo', 'data.dir=data', 'data.image_size=32', 'trainer.max_epochs=1', 'test.bootstrap=20', 'run_name=q']
+
+def run(cwd, name, *args):
+    "Run an installed console script as a user would (Python's default warning filters), failing on a non-zero exit"
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    r = subprocess.run([script(name), *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r
+
+def lines(r)->list:
+    "Every line written to stdout or stderr, progress-bar redraws included"
+    return [l for l in (r.stdout + r.stderr).replace('\r', '\n').splitlines() if l.strip()]
+
+def noise(r)->list: return [l for l in lines(r) if NOISE.search(l)]
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    "A working folder with ./data wrangled from synthetic films, and the outputs of the two commands that made it"
+    d = tmp_path_factory.mktemp('quiet')
+    synth = run(d, 'xnn_synth', 'synth', '--patients', 40, '--size', 64)
+    wrangle = run(d, 'xnn_wrangle', 'synth/chest_xray', 'data')
+    return d, synth, wrangle
+
+def test_data_commands_are_clean(work):
+    d, synth, wrangle = work
+    assert noise(synth) == [] and noise(wrangle) == [], noise(synth) + noise(wrangle)
+    assert synth.stdout.splitlines()[-1].startswith('wrote ')
+    q = run(d, 'xnn_synth', 'synth_q', '--patients', 4, '--size', 64, '--quiet')
+    assert len(lines(q)) == 1 and lines(q)[0].startswith('wrote '), lines(q)
+
+def test_train_is_clean_and_quiet_is_one_line(work):
+    d = work[0]
+    r = run(d, 'xnn_train', *TRAIN)            # a new MLflow database and experiment, the model summary, the training bar
+    assert noise(r) == [], noise(r)
+    assert r.stdout.splitlines()[-1].startswith('checkpoint: models/q.ckpt'), r.stdout[-2000:]
+    assert 'test macro-F1' in r.stdout
+    q = run(d, 'xnn_train', '-cn', 'demo', '-q', *TRAIN[2:])   # a rerun of the same run name; -q among the overrides
+    assert lines(q) == ['checkpoint: models/q.ckpt   metrics: models/q.metrics.json'], lines(q)
+    assert sorted(p.name for p in (d / 'logs/checkpoints/q').iterdir()) == ['epoch000.ckpt']   # the rerun replaced the first run's
