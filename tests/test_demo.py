@@ -7,6 +7,13 @@ from conftest import script
 TINY = ['--patients', '40', '--size', '96', '--methods', 'gradcam,saliency', '--limit', '4', '--no-progress',
         'data.image_size=64', 'trainer.max_epochs=2', 'mlflow.enabled=false', 'test.bootstrap=100']
 
+NOISE = ('Warning', 'warn(', 'deprecated', '💡', 'Tip:', 'litlogger', 'available: False')   # third-party chatter a user must not see
+
+def assert_quiet(r):
+    "No third-party warnings, tips or hardware banners in a run's output"
+    noise = [l for l in (r.stdout + r.stderr).splitlines() if any(n in l for n in NOISE)]
+    assert not noise, '\n'.join(noise)
+
 def run(*args, cwd=None):
     return subprocess.run([script('xnn_demo'), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
@@ -14,6 +21,7 @@ def test_demo_end_to_end_then_reused(tmp_path):
     out = tmp_path / 'demo'
     r = run('--out', str(out), *TINY, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert_quiet(r)
     for k in range(1, 6): assert f'[{k}/5]' in r.stdout
     assert 'test macro-F1' in r.stdout and 'xnn_serve --ckpt demo/models/demo.ckpt' in r.stdout and 'xnn_fiftyone --data demo/data' in r.stdout
     for f in ('report/index.html', 'report/metrics.json', 'report/methods_trust.csv', 'report/methods_table.csv', 'report/sanity.json',
@@ -37,6 +45,9 @@ def test_demo_end_to_end_then_reused(tmp_path):
     r2 = run('--out', str(out), *TINY, cwd=tmp_path)
     assert r2.returncode == 0 and r2.stdout.count('reused in') == 3, r2.stdout
     assert (out / 'models/demo.ckpt').stat().st_mtime_ns == ck          # not retrained
+    r3 = run('--out', str(out), *TINY, '--quiet', cwd=tmp_path)          # --quiet: only where the report is
+    assert r3.returncode == 0 and r3.stderr == '', r3.stderr
+    assert r3.stdout.splitlines() == [f'report {out}/report/index.html'], r3.stdout
 
 def test_demo_refuses_a_foreign_folder(tmp_path):
     (tmp_path / 'thesis').mkdir(); (tmp_path / 'thesis/chapter1.tex').write_text('keep')

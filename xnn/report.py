@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse, html
 import pandas as pd, torch
 import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, Subset
 from .artifacts import ExplanationRun, film_stem
 from .core import add_quiet, cli_errors, file_digest
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
 from .explain import METHODS, Target, explain, get_method, overlay
-from .train import load_classifier
+from .train import load_classifier, quiet_lightning
 from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
@@ -87,15 +88,16 @@ def explain_split(
     Target.parse(target, model.classes)          # fail before any work on a bad target
     shuffled_model = load_classifier(shuffled) if shuffled else None
     ds = _dataset(model, data, split, limit)
-    trainer = L.Trainer(accelerator=accelerator, devices=devices, inference_mode=False, logger=False, enable_progress_bar=progress,
-                        enable_model_summary=False)
     sha = file_digest(ckpt, 'sha256')
-    run = (ExplanationRun.create(out, force, model.preprocess, checkpoint=str(ckpt), checkpoint_sha256=sha, data=str(data), split=split,
-                                 methods=list(methods), target=str(target), baseline=baseline, films=len(ds))
-           if trainer.is_global_zero else ExplanationRun(out))   # DDP: the other ranks start after rank 0 created the run
     road_every = 0 if road_films == 0 else 1 if road_films < 0 else -(-len(ds) // road_films)
-    module = ExplainModule(model, methods, run, target, baseline, steps, road_every=road_every)
-    rows = [r for batch in trainer.predict(module, DataLoader(ds, batch_size)) for r in batch]
+    with quiet_lightning():   # no banners or tips; the progress bar stays
+        trainer = L.Trainer(accelerator=accelerator, devices=devices, inference_mode=False, logger=False, enable_progress_bar=progress,
+                            enable_model_summary=False, callbacks=[TQDMProgressBar()] if progress else None)
+        run = (ExplanationRun.create(out, force, model.preprocess, checkpoint=str(ckpt), checkpoint_sha256=sha, data=str(data), split=split,
+                                     methods=list(methods), target=str(target), baseline=baseline, films=len(ds))
+               if trainer.is_global_zero else ExplanationRun(out))   # DDP: the other ranks start after rank 0 created the run
+        module = ExplainModule(model, methods, run, target, baseline, steps, road_every=road_every)
+        rows = [r for batch in trainer.predict(module, DataLoader(ds, batch_size)) for r in batch]
     pd.DataFrame(rows).to_csv(run.file(f'metrics.rank{trainer.global_rank}.csv'), index=False)
     trainer.strategy.barrier()
     if not trainer.is_global_zero: return pd.DataFrame(rows)
