@@ -62,6 +62,31 @@ def test_bad_input_gives_one_line_error(wrangled, args, message):
     assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr
     assert tree_hashes(tmp / 's') == before
 
+def test_near_duplicates_across_splits(wrangled):
+    "A training film resized to 3/4 and re-encoded (JPEG quality 70) in test/ under another patient's name"
+    import shutil
+    from PIL import Image
+    tmp = wrangled[0]
+    src = tmp / 'leak'
+    shutil.copytree(tmp / 's/chest_xray', src)
+    orig = sorted((src / 'train/PNEUMONIA').glob('person*_bacteria_*.jpeg'))[0]
+    im = Image.open(orig).convert('L')
+    im.resize((round(im.width * 0.75), round(im.height * 0.75)), Image.BILINEAR).save(src / 'test/PNEUMONIA/person9000_bacteria_9000.jpeg', quality=70)
+    pair = {orig.name, 'person9000_bacteria_9000.jpeg'}
+    # the audit finds the pair across splits (the SHA-1 audit cannot: the bytes differ), and nothing else
+    r = run('xnn_wrangle', src, tmp / 'leaky', '--seed', 0)
+    audit = json.loads((tmp / 'leaky/audit.json').read_text())['near_duplicates']
+    assert (audit['n_groups'], audit['n_crossing_splits']) == (1, 1)
+    assert {f.split('/')[-1] for f in audit['groups'][0]['files']} == pair and audit['groups'][0]['max_distance'] < audit['threshold']
+    assert 'WARNING' in r.stdout and '--near-duplicates' in r.stdout
+    # --near-duplicates keeps the pair in one split; --quiet prints nothing
+    r = run('xnn_wrangle', src, tmp / 'sealed', '--seed', 0, '--near-duplicates', '--quiet')
+    assert r.stderr == '' and r.stdout.splitlines() == [f"wrote {len(pd.read_csv(tmp / 'sealed/annotations.csv'))} films to {tmp / 'sealed'} (annotations.csv, audit.json)"]
+    ann = pd.read_csv(tmp / 'sealed/annotations.csv', keep_default_na=False)
+    both = ann[ann.path.str.split('/').str[-1].isin(pair)]
+    assert len(both) == 2 and both.split.nunique() == 1 and both.near_duplicate.nunique() == 1 and (both.near_duplicate != '').all()
+    assert json.loads((tmp / 'sealed/audit.json').read_text())['near_duplicates']['n_crossing_splits'] == 0
+
 def test_synth_refuses_foreign_folder(tmp_path):
     (tmp_path / 'notes.txt').write_text('mine')
     r = run('xnn_synth', tmp_path, '--force', ok=False)

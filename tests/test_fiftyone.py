@@ -1,5 +1,6 @@
-"""FiftyOne on its own MongoDB: a dataset from the synthetic data, predictions, heat maps, saved views, and the App
-served by `xnn_fiftyone` on a free loopback port. Every dataset made here is deleted afterwards."""
+"""FiftyOne on its own MongoDB: a dataset from the synthetic data, predictions, heat maps, saved views, FiftyOne Brain
+(embeddings map, mistakenness, near duplicates) and the App served by `xnn_fiftyone` on a free loopback port. Every
+dataset made here is deleted afterwards."""
 import json, os, shutil, subprocess
 from pathlib import Path
 import pandas as pd, pytest
@@ -79,6 +80,54 @@ def test_dataset_predictions_heatmaps_views(setup):
     assert again.info['xnn_sanity']['gradcam']['mprt_top'] == dict(fails['checks']['gradcam']['mprt_top'])
     assert len(build_dataset(d / 'data', name)) == len(ann)                # re-running updates, no duplicates
     assert fo.load_dataset(name).has_field('heatmap_gradcam')              # and keeps what was added
+
+def plant_copy(src:Path)->tuple:
+    "A training film resized to 3/4 and saved as JPEG at quality 70 in test/ under another patient's name: (original, copy)"
+    from PIL import Image
+    orig = sorted((src / 'train/PNEUMONIA').glob('person*_bacteria_*.jpeg'))[0]
+    copy = src / 'test/PNEUMONIA/person9000_bacteria_9000.jpeg'
+    im = Image.open(orig).convert('L')
+    im.resize((round(im.width * 0.75), round(im.height * 0.75)), Image.BILINEAR).save(copy, quality=70)
+    return orig, copy
+
+@pytest.fixture(scope='module')
+def leaked(setup):
+    "The setup's synthetic films with a planted copy, wrangled (seed 0) so that the copy and its original land in different splits"
+    from xnn.data.wrangle import wrangle
+    d, _, ck = setup
+    shutil.copytree(d / 'synth', d / 'synth_leak')
+    orig, copy = plant_copy(d / 'synth_leak/chest_xray')
+    ann = wrangle(d / 'synth_leak/chest_xray', d / 'data_leak', seed=0, verbose=False)
+    return d, ann, ck, {orig.name, copy.name}
+
+def test_audit_finds_the_planted_copy(leaked):
+    d, ann, _, pair = leaked
+    nd = json.loads((d / 'data_leak/audit.json').read_text())['near_duplicates']
+    assert (nd['n_groups'], nd['n_crossing_splits']) == (1, 1)       # the pair, and no distinct films
+    assert {Path(f).name for f in nd['groups'][0]['files']} == pair and len(nd['groups'][0]['splits']) == 2
+    assert set(ann[ann.near_duplicate != ''].path.map(lambda p: Path(p).name)) == pair
+
+def test_brain_views_from_the_command_line(leaked, capfd):
+    import fiftyone as fo
+    from xnn.fiftyone import xnn_fiftyone
+    d, ann, ck, pair = leaked
+    name = f'xnn-test-{os.getpid()}-brain'
+    xnn_fiftyone(['--data', str(d / 'data_leak'), '--ckpt', str(ck), '--name', name, '--no-launch', '--no-brain', '-q'])
+    ds = fo.load_dataset(name)
+    assert ds.list_brain_runs() == [] and 'near duplicates' not in ds.list_saved_views()      # --no-brain skips it
+    xnn_fiftyone(['--data', str(d / 'data_leak'), '--ckpt', str(ck), '--name', name, '--no-launch', '-q'])
+    out = capfd.readouterr()
+    assert out.err == '' and [l.split(':')[0] for l in out.out.splitlines()] == [f"dataset '{name}'"] * 2, out   # --quiet: each run's result line only
+    ds = fo.load_dataset(name)
+    leaks = ds.load_saved_view('near duplicates across splits')
+    assert {Path(p).name for p in leaks.values('film_path')} == pair and len(set(leaks.values('split'))) == 2
+    assert len(ds.load_saved_view('near duplicates')) == 2              # nothing else is flagged
+    viz = ds.load_brain_results('xnn_features')
+    assert viz.points.shape == (len(ann), 2) and set(viz.current_sample_ids) == set(ds.values('id'))
+    assert len(ds.exists('mistakenness')) == len(ann)
+    most = ds.load_saved_view('most mistaken')
+    assert all(s.prediction.label != s.ground_truth.label for s in most)
+    assert most.values('mistakenness') == sorted(most.values('mistakenness'), reverse=True)
 
 def test_app_serves_on_loopback(setup):
     import fiftyone as fo

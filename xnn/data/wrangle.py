@@ -10,15 +10,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
-from ..core import (CLASSES, IMAGE_SUFFIXES, XrayLoadError, cli_errors, dicom_header, file_sha1, is_dicom,
-                      open_image, read_xray)
+from scipy.sparse.csgraph import connected_components
+from sklearn.neighbors import NearestNeighbors
+from ..core import (CLASSES, IMAGE_SUFFIXES, XrayLoadError, add_quiet, cli_errors, dicom_header, file_sha1, is_dicom,
+                      load_xray, open_image, progress, read_xray)
 
 # %% auto #0
-__all__ = ['RSNA_BOX_COLUMNS', 'BOX_COLUMNS', 'ANNOTATION_COLUMNS', 'parse_kaggle_name', 'label_file', 'find_kaggle_roots',
-           'scan_source', 'inspect_files', 'group_patients', 'size_report', 'pseudonymise', 'scrub_paths',
+__all__ = ['DESCRIPTOR_SIZE', 'NEAR_DUPLICATE_THRESHOLD', 'RSNA_BOX_COLUMNS', 'BOX_COLUMNS', 'ANNOTATION_COLUMNS',
+           'parse_kaggle_name', 'label_file', 'find_kaggle_roots', 'scan_source', 'film_descriptor', 'describe_films',
+           'near_duplicate_groups', 'inspect_files', 'group_patients', 'size_report', 'pseudonymise', 'scrub_paths',
            'read_labels', 'apply_labels', 'read_boxes', 'match_boxes', 'box_mask', 'split_by_patient',
-           'check_patient_leak', 'place_file', 'materialise', 'duplicate_report', 'build_audit', 'annotate', 'wrangle',
-           'read_annotations', 'summarise', 'wrangle_parser', 'xnn_wrangle']
+           'check_patient_leak', 'place_file', 'materialise', 'near_duplicate_report', 'duplicate_report',
+           'build_audit', 'annotate', 'assign_splits', 'wrangle', 'read_annotations', 'summarise', 'wrangle_parser',
+           'xnn_wrangle']
 
 # %% ../../nbs/02_wrangle.ipynb #6ef6031a
 _PATTERNS = (
@@ -113,19 +117,56 @@ def scan_source(
     notes = dict(notes, layout='kaggle' if roots else 'folders', root=str(root), nested_copies_ignored=[str(r) for r in skip])
     return pd.DataFrame(rows), notes
 
+# %% ../../nbs/02_wrangle.ipynb #b0ee5a0e
+DESCRIPTOR_SIZE = 16               # thumbnail side: a 256-number descriptor
+NEAR_DUPLICATE_THRESHOLD = 0.05    # largest descriptor distance of a near duplicate (measured below: copies ≤ 0.035, distinct films ≥ 0.072)
+
+def film_descriptor(
+    src,                          # a film from `load_xray` (float (H, W)), or a path / bytes that `load_xray` reads
+    size:int=DESCRIPTOR_SIZE,     # thumbnail side
+)->np.ndarray:                    # float32 (size*size,): zero mean, unit length
+    "Identity of a film that survives resizing, re-encoding and brightness changes: a smooth `size`×`size` thumbnail, zero mean, unit length"
+    x = np.asarray(src if isinstance(src, np.ndarray) else load_xray(src), np.float32)
+    t = np.asarray(Image.fromarray(x, 'F').resize((size, size), Image.BILINEAR), np.float64).ravel()
+    t -= t.mean()
+    return (t / max(np.linalg.norm(t), 1e-12)).astype(np.float32)   # a blank film: all zeros
+
+# %% ../../nbs/02_wrangle.ipynb #85fff0ec
+def describe_films(
+    paths,             # film files (anything `load_xray` reads)
+    n_workers:int=4,   # threads decoding in parallel
+    quiet:bool=False,  # no progress bar
+)->np.ndarray:         # float32 (n, DESCRIPTOR_SIZE²): one `film_descriptor` per film
+    "`film_descriptor` of every film"
+    paths = list(paths)
+    with ThreadPoolExecutor(n_workers) as ex:
+        out = list(progress(ex.map(film_descriptor, paths), 'film descriptors', total=len(paths), quiet=quiet))
+    return np.stack(out) if out else np.zeros((0, DESCRIPTOR_SIZE ** 2), np.float32)
+
+# %% ../../nbs/02_wrangle.ipynb #4c152d95
+def near_duplicate_groups(
+    desc:np.ndarray,                           # (n, d) descriptors from `describe_films`
+    threshold:float=NEAR_DUPLICATE_THRESHOLD,  # largest distance of a near duplicate
+)->np.ndarray:                                 # (n,) str: 'nd1', 'nd2', … for films in a group of two or more, '' for the rest
+    "Groups of films whose descriptors lie within `threshold` of one another (connected components of the radius graph)"
+    if len(desc) < 2: return np.full(len(desc), '', dtype=object)
+    graph = NearestNeighbors(radius=threshold).fit(desc).radius_neighbors_graph(desc, mode='connectivity')
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp)
+    names = {c: f'nd{k + 1}' for k, c in enumerate(dict.fromkeys(c for c in comp if sizes[c] > 1))}   # numbered in film order
+    return np.array([names.get(c, '') for c in comp], dtype=object)
+
 # %% ../../nbs/02_wrangle.ipynb #79f69455
 def _inspect(path:str)->dict:
-    "Size, mode, SHA-1 and readability of one image file (DICOM: decoded in full, mode = photometric interpretation)"
+    "Size, mode, SHA-1, readability and `film_descriptor` of one image file, decoded once as `load_xray` reads it (DICOM: mode = photometric interpretation)"
     data = Path(path).read_bytes()
-    out = dict(sha1=hashlib.sha1(data).hexdigest(), width=0, height=0, mode='', readable=True, error='', gray_rgb=False)
-    try:
-        if is_dicom(data):
-            meta = read_xray(data)[1]
-            return dict(out, width=meta['width'], height=meta['height'], mode=meta['photometric'])
-        img = open_image(data)
+    out = dict(sha1=hashlib.sha1(data).hexdigest(), width=0, height=0, mode='', readable=True, error='', gray_rgb=False, descriptor=None)
+    try: film, meta = read_xray(data)
     except XrayLoadError as e: return dict(out, readable=False, error=f'{e.reason}: {e.detail}')
-    out.update(width=img.width, height=img.height, mode=img.mode)
-    if img.mode in ('RGB', 'RGBA', 'CMYK'):
+    out.update(width=meta['width'], height=meta['height'], mode=meta['photometric'] if is_dicom(data) else meta['mode'],
+               descriptor=film_descriptor(film))
+    if out['mode'] in ('RGB', 'RGBA', 'CMYK'):   # stored in colour: decode the colour pixels too (rare) to see whether they are grey
+        img = open_image(data)
         small = np.asarray(img.convert('RGB').reduce(max(1, min(img.size) // 128)), dtype=np.int16)
         out['gray_rgb'] = bool(np.abs(small - small.mean(-1, keepdims=True)).max() <= 12)
     return out
@@ -133,21 +174,27 @@ def _inspect(path:str)->dict:
 def inspect_files(
     df:pd.DataFrame,   # rows from `scan_source`
     n_workers:int=4,   # threads decoding in parallel
+    quiet:bool=False,  # no progress bar
 )->pd.DataFrame:
-    "Add sha1, width, height, mode, readable, error and gray_rgb to every row"
-    with ThreadPoolExecutor(n_workers) as ex: info = list(ex.map(_inspect, df.source_path))
+    "Add sha1, width, height, mode, readable, error, gray_rgb and descriptor to every row"
+    with ThreadPoolExecutor(n_workers) as ex:
+        info = list(progress(ex.map(_inspect, df.source_path), 'reading films', total=len(df), quiet=quiet))
     return pd.concat([df.reset_index(drop=True), pd.DataFrame(info)], axis=1)
 
 # %% ../../nbs/02_wrangle.ipynb #fbcfa9de
 def group_patients(
-    df:pd.DataFrame,  # rows with `patient_id` and `sha1`
-)->pd.Series:         # group id per row: patients linked by identical files share one
-    "Union of patients that share an identical file (union-find over `patient_id` and `sha1`)"
+    df:pd.DataFrame,           # rows with `patient_id` and `sha1` (and `near_duplicate` when `near_duplicates`)
+    near_duplicates:bool=False,# also link patients whose films share a `near_duplicate` group (see `near_duplicate_groups`)
+)->pd.Series:                  # group id per row: linked patients share one
+    "Union of patients that share an identical file — or a near-duplicate film (union-find over `patient_id`, `sha1`, `near_duplicate`)"
     parent = {}
     def find(x):
         while parent.setdefault(x, x) != x: parent[x] = x = parent[parent[x]]
         return x
     for pid, sha in zip(df.patient_id, df.sha1): parent[find(('p', pid))] = find(('s', sha))
+    if near_duplicates:   # hung under the patient's root, so group ids stay patient or file ids (and splits stay as they were)
+        for pid, nd in zip(df.patient_id, df.near_duplicate):
+            if nd: parent[find(('n', nd))] = find(('p', pid))
     return pd.Series([find(('p', p))[1] for p in df.patient_id], index=df.index, name='group')
 
 # %% ../../nbs/02_wrangle.ipynb #5a62c28e
@@ -413,6 +460,23 @@ def materialise(
         masks.append(_place_mask(r, 'masks', dst)); markers.append(_place_mask(r, 'markers', dst))
     return df.assign(path=paths, mask_path=masks, marker_path=markers)
 
+# %% ../../nbs/02_wrangle.ipynb #a056a899
+def near_duplicate_report(
+    df:pd.DataFrame,          # kept rows with rel, label, patient_id, sha1, source_split, split, near_duplicate, descriptor
+    kept_together:bool=False, # whether the split kept each group in one split (`near_duplicates=True`)
+)->dict:
+    "Near-duplicate groups that byte hashes cannot see (two or more different files), and which of them span splits"
+    groups = []
+    for _, g in df[df.near_duplicate != ''].groupby('near_duplicate', sort=False):
+        if g.sha1.nunique() < 2: continue      # byte-identical copies only: `duplicate_report` lists them
+        x = np.stack(g.descriptor)
+        groups.append(dict(files=g.rel.tolist(), patients=sorted(set(g.patient_id)), labels=sorted(set(g.label)),
+                           splits=sorted(set(g.split)), max_distance=round(float(np.linalg.norm(x[:, None] - x[None], axis=-1).max()), 4),
+                           crosses_source_splits=g.source_split.nunique() > 1, crosses_new_splits=bool(g.split.nunique() > 1)))
+    return dict(descriptor=f'{DESCRIPTOR_SIZE}x{DESCRIPTOR_SIZE} bilinear thumbnail, zero mean, unit length (film_descriptor)',
+                threshold=NEAR_DUPLICATE_THRESHOLD, kept_in_one_split=kept_together, n_groups=len(groups),
+                n_crossing_splits=sum(g['crosses_new_splits'] for g in groups), groups=groups)
+
 # %% ../../nbs/02_wrangle.ipynb #8d940d0e
 def duplicate_report(df:pd.DataFrame)->list:
     "Groups of byte-identical files and the splits they fall in"
@@ -423,8 +487,8 @@ def duplicate_report(df:pd.DataFrame)->list:
                         crosses_new_splits=bool('split' in d and d.split.nunique() > 1)))
     return out
 
-def build_audit(scanned:pd.DataFrame, kept:pd.DataFrame, notes:dict)->dict:
-    "The audit of one wrangling run, as a JSON-able dict"
+def build_audit(scanned:pd.DataFrame, kept:pd.DataFrame, notes:dict, near_duplicates:bool=False)->dict:
+    "The audit of one wrangling run, as a JSON-able dict (`near_duplicates`: whether near-duplicate groups were kept in one split)"
     unreadable = scanned[~scanned.readable]
     unlabelled = scanned[scanned.readable & scanned.label.isna()]
     return dict(
@@ -432,7 +496,7 @@ def build_audit(scanned:pd.DataFrame, kept:pd.DataFrame, notes:dict)->dict:
         unreadable=[dict(file=r.rel, reason=r.error) for r in unreadable.itertuples()],
         unlabelled=unlabelled.rel.tolist(),
         label_conflicts=scanned[scanned.label_conflict].rel.tolist(),
-        duplicates=duplicate_report(kept), gray_stored_as_rgb=kept[kept.gray_rgb].rel.tolist(),
+        duplicates=duplicate_report(kept), near_duplicates=near_duplicate_report(kept, near_duplicates), gray_stored_as_rgb=kept[kept.gray_rgb].rel.tolist(),
         sizes=size_report(kept),
         counts={s: {c: int(((kept.split == s) & (kept.label == c)).sum()) for c in CLASSES} for s in ('train', 'val', 'test', 'predict')},
         patients={s: int(kept[kept.split == s].patient_id.nunique()) for s in ('train', 'val', 'test', 'predict')})
@@ -440,7 +504,8 @@ def build_audit(scanned:pd.DataFrame, kept:pd.DataFrame, notes:dict)->dict:
 # %% ../../nbs/02_wrangle.ipynb #6ffc2f0f
 _OUTPUTS = ('raw', 'processed', 'masks', 'markers', 'annotations.csv', 'audit.json', 'wrangle.json')
 ANNOTATION_COLUMNS = ['path', 'label', 'split', 'patient_id', 'source_path', 'width', 'height', 'mode', 'sha1',
-                      'mask_path', 'marker_path', 'source_split', 'group', 'gray_rgb', 'study_uid', 'sop_uid', 'pixel_spacing', 'modality']
+                      'mask_path', 'marker_path', 'source_split', 'group', 'gray_rgb', 'study_uid', 'sop_uid', 'pixel_spacing', 'modality',
+                      'near_duplicate']
 
 def _fingerprint(src:Path, settings:dict)->str:
     h = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
@@ -471,17 +536,34 @@ def annotate(
     labels:pd.DataFrame=None, # from `read_labels`
     boxes:pd.DataFrame=None,  # from `read_boxes`
     keep_phi:bool=False,  # keep DICOM PatientID and UIDs
+    quiet:bool=False,     # no progress bar
 )->tuple:                 # (inspected rows, with `boxes` and pseudonymised ids; audit entries; {PatientID: pseudonym})
     "Labels from the CSV, decoding and checks of every film, boxes matched to films, patient ids pseudonymised"
     extra = dict(labels=None, boxes=None)
     if labels is not None: scanned, extra['labels'] = apply_labels(scanned, labels, src)
-    scanned = inspect_files(scanned)
+    scanned = inspect_files(scanned, quiet=quiet)
     if boxes is not None:
         per_row, extra['boxes'] = match_boxes(scanned, boxes, src)
         scanned['boxes'] = [per_row.get(i, []) for i in scanned.index]
     extra['dicom'] = dict(n_films=int(scanned.dicom.sum()), patient_ids='kept from the headers (--keep-phi)' if keep_phi else
                           'running numbers patient0001… in path order; StudyInstanceUID → study0001…; SOPInstanceUID not written')
     return (*pseudonymise(scanned, keep_phi), extra)
+
+# %% ../../nbs/02_wrangle.ipynb #094957cd
+def assign_splits(
+    kept:pd.DataFrame,           # readable, labelled rows from `annotate`
+    ratios=(0.8, 0.1, 0.1),      # train, val, test shares of each class's images
+    seed:int=42,                 # shuffling seed
+    n_predict:int=3,             # films held out as 'predict'
+    near_duplicates:bool=False,  # keep each near-duplicate group in one split
+)->pd.DataFrame:                 # `kept` with near_duplicate, group and split
+    "Near-duplicate groups, patient groups and the split of every film, checked for patient leaks"
+    desc = np.stack(kept.descriptor.tolist()) if len(kept) else np.zeros((0, DESCRIPTOR_SIZE ** 2), np.float32)
+    kept = kept.assign(near_duplicate=near_duplicate_groups(desc))
+    kept['group'] = group_patients(kept, near_duplicates)
+    kept['split'] = split_by_patient(kept, ratios, seed, n_predict)
+    check_patient_leak(kept); check_patient_leak(kept, 'group')
+    return kept
 
 # %% ../../nbs/02_wrangle.ipynb #213b47fa
 def wrangle(
@@ -497,6 +579,7 @@ def wrangle(
     labels=None,               # CSV with label and path (relative to src) or SOPInstanceUID: it alone labels the films
     boxes=None,                # CSV of lesion boxes (RSNA or path,x0,y0,x1,y1) → binary masks in DST/masks
     keep_phi:bool=False,       # write DICOM PatientID and UIDs instead of running numbers
+    near_duplicates:bool=False,# keep each group of near-duplicate films (resized or re-encoded copies) in one split
 )->pd.DataFrame:               # the annotations
     "Scan, audit, split by patient and materialise `src` into `dst`; returns the annotations"
     src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
@@ -505,7 +588,7 @@ def wrangle(
     _check_paths(src, dst)
     lab, bx, extras = _read_extras(labels, boxes, keep_phi)
     settings = dict(ratios=[float(r) for r in ratios], n_predict=n_predict, seed=seed, link=link, drop_duplicates=drop_duplicates,
-                    **{k: v for k, v in extras.items() if v})   # no extras: the same fingerprint as before they existed
+                    **{k: v for k, v in dict(extras, near_duplicates=near_duplicates).items() if v})   # no extras: the same fingerprint as before they existed
     scanned, notes = scan_source(src)
     fp = _fingerprint(src, settings)
     done = dst / 'wrangle.json'
@@ -515,16 +598,15 @@ def wrangle(
     if dst.exists() and any(dst.iterdir()):
         if not force: raise FileExistsError(f'destination {dst} is not empty; pass --force to replace an earlier run')
         _clear_outputs(dst)
-    scanned, ids, extra = annotate(scanned, src, lab, bx, keep_phi)
-    kept = scanned[scanned.readable & scanned.label.notna()].copy()
+    scanned, ids, extra = annotate(scanned, src, lab, bx, keep_phi, quiet=not verbose)
+    kept = scanned[scanned.readable & scanned.label.notna()]
     if drop_duplicates: kept = kept.drop_duplicates('sha1')
-    kept['group'] = group_patients(kept)
-    kept['split'] = split_by_patient(kept, ratios, seed, n_predict)
-    check_patient_leak(kept); check_patient_leak(kept, 'group')
+    kept = assign_splits(kept, ratios, seed, n_predict, near_duplicates)
     dst.mkdir(parents=True, exist_ok=True)
     ann = materialise(kept, dst, link)
-    audit = scrub_paths(dict(build_audit(scanned, ann, notes), **extra), ids)
+    audit = scrub_paths(dict(build_audit(scanned, ann, notes, near_duplicates), **extra), ids)
     assert not any(d['crosses_new_splits'] for d in audit['duplicates'])
+    assert not (near_duplicates and audit['near_duplicates']['n_crossing_splits'])
     ann[ANNOTATION_COLUMNS].assign(source_path=scrub_paths(ann.source_path.tolist(), ids)).to_csv(dst / 'annotations.csv', index=False)
     (dst / 'audit.json').write_text(json.dumps(audit, indent=2))
     done.write_text(json.dumps(dict(fingerprint=fp, source=str(src), settings=settings), indent=2))
@@ -557,6 +639,11 @@ def summarise(ann:pd.DataFrame, audit:dict)->str:
     if audit['unreadable']: lines.append(f"skipped {len(audit['unreadable'])} unreadable files (listed in audit.json), e.g. {audit['unreadable'][0]['file']}: {audit['unreadable'][0]['reason']}")
     if audit['unlabelled']: lines.append(f"skipped {len(audit['unlabelled'])} files without a recognisable label, e.g. {audit['unlabelled'][0]}")
     if audit['duplicates']: lines.append(f"{len(audit['duplicates'])} groups of byte-identical files kept in one split each ({sum(d['crosses_source_splits'] for d in audit['duplicates'])} crossed the source's own splits)")
+    if (nd := audit.get('near_duplicates')) and nd['n_groups']:
+        lines.append(f"near duplicates (one film resized or re-encoded, listed in audit.json): {nd['n_groups']} group(s), "
+                     + ('each kept in one split' if nd['kept_in_one_split'] else f"{nd['n_crossing_splits']} spanning splits"))
+        if nd['n_crossing_splits']: lines.append(f"WARNING: {nd['n_crossing_splits']} near-duplicate group(s) span splits — the same film in two splits "
+                                                 "is a leak; rerun with --near-duplicates to keep each group in one split")
     if audit['gray_stored_as_rgb']: lines.append(f"{len(audit['gray_stored_as_rgb'])} grayscale films stored as RGB (read as grayscale)")
     if audit['label_conflicts']: lines.append(f"{len(audit['label_conflicts'])} files whose name disagrees with their folder (folder label used)")
     if rep := audit.get('labels'):
@@ -583,11 +670,13 @@ def wrangle_parser()->argparse.ArgumentParser:
     p.add_argument('--labels', metavar='CSV', help='labels: a label column (bacteria|normal|virus) and path (relative to SRC) or SOPInstanceUID')
     p.add_argument('--boxes', metavar='CSV', help='lesion boxes → DST/masks: RSNA patientId,x,y,width,height,Target or path,x0,y0,x1,y1[,label]')
     p.add_argument('--keep-phi', action='store_true', help='write DICOM PatientID and UIDs into annotations.csv instead of running numbers')
-    return p
+    p.add_argument('--near-duplicates', action='store_true', help='keep each group of near-duplicate films (resized or re-encoded copies) in one split')
+    return add_quiet(p)
 
 def xnn_wrangle(argv=None):
-    "Console script: `xnn_wrangle SRC DST [--ratios 0.8 0.1 0.1] [--n-predict 3] [--seed 42] [--link copy] [--force] [--labels CSV] [--boxes CSV] [--keep-phi]`"
+    "Console script: `xnn_wrangle SRC DST [--ratios 0.8 0.1 0.1] [--n-predict 3] [--seed 42] [--link copy] [--force] [--labels CSV] [--boxes CSV] [--keep-phi] [--near-duplicates] [-q]`; ends with the one line naming what it wrote"
     a = wrangle_parser().parse_args(argv)
     with cli_errors('xnn_wrangle'):
-        wrangle(a.src, a.dst, a.ratios, a.n_predict, a.seed, a.link, a.force, a.drop_duplicates,
-                labels=a.labels, boxes=a.boxes, keep_phi=a.keep_phi)
+        ann = wrangle(a.src, a.dst, a.ratios, a.n_predict, a.seed, a.link, a.force, a.drop_duplicates, verbose=not a.quiet,
+                      labels=a.labels, boxes=a.boxes, keep_phi=a.keep_phi, near_duplicates=a.near_duplicates)
+    print(f'wrote {len(ann)} films to {Path(a.dst)} (annotations.csv, audit.json)')
