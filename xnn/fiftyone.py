@@ -4,18 +4,19 @@
 
 # %% ../nbs/12_fiftyone.ipynb #cba3d065
 from __future__ import annotations
-import argparse, importlib.util, json, logging, os, warnings
+import argparse, importlib.util, logging, os, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
+from .artifacts import ExplanationRun
 from .core import DICOM_SUFFIXES, add_quiet, cli_errors, load_xray, progress
 from .data.wrangle import NEAR_DUPLICATE_THRESHOLD, describe_films, read_annotations
 from .trust import FLAGS, METRICS
 
 # %% auto #0
-__all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add_predictions', 'unletterbox', 'trust_fields',
-           'sanity_fields', 'add_explanations', 'save_views', 'film_features', 'add_embeddings_map', 'add_mistakenness',
+__all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add_predictions', 'trust_fields', 'sanity_fields',
+           'add_explanations', 'save_views', 'film_features', 'add_embeddings_map', 'add_mistakenness',
            'add_near_duplicates', 'add_brain', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
 
 # %% ../nbs/12_fiftyone.ipynb #8ee3a018
@@ -127,24 +128,6 @@ def add_predictions(ds, ckpt, splits=None, field:str='prediction', batch_size:in
     ds.info['xnn_checkpoint'] = str(ckpt); ds.save()
     return view
 
-# %% ../nbs/12_fiftyone.ipynb #17fe91df
-def unletterbox(
-    a:np.ndarray,    # (S, S) map at the model's input
-    w:int, h:int,    # the original film's size
-    fit:str='pad',   # how the film was fitted: pad | crop | stretch
-)->np.ndarray:       # (h, w) map on the film's pixels
-    "Map an attribution at the square model input back onto the original film"
-    s = a.shape[0]
-    if fit == 'pad':
-        f = s / max(w, h); iw, ih = max(1, round(w * f)), max(1, round(h * f))
-        x0, y0 = (s - iw) // 2, (s - ih) // 2
-        a = a[y0:y0 + ih, x0:x0 + iw]
-    elif fit == 'crop':
-        f = s / min(w, h); iw, ih = round(w * f), round(h * f)
-        full = np.zeros((ih, iw), a.dtype); x0, y0 = (iw - s) // 2, (ih - s) // 2
-        full[y0:y0 + s, x0:x0 + s] = a; a = full
-    return np.asarray(Image.fromarray(a.astype(np.float32), 'F').resize((w, h), Image.BILINEAR))
-
 # %% ../nbs/12_fiftyone.ipynb #8390de10
 def trust_fields(
     method:str,   # an attribution method of the run
@@ -171,12 +154,6 @@ def sanity_fields(
     return {f'{m}_sanity': sanity.get('verdicts', {}).get(m, 'not run') for m in methods}
 
 # %% ../nbs/12_fiftyone.ipynb #97c24500
-def _checkpoint_fit(sanity:dict)->str:
-    "How the run's checkpoint fitted films into its square input ('pad' when the checkpoint is not at hand)"
-    from xnn.train import read_checkpoint
-    ck = sanity.get('checkpoint')
-    return read_checkpoint(ck)['meta']['preprocess']['fit'] if ck and Path(ck).exists() else 'pad'
-
 def _declare_fields(ds, columns:dict, methods):
     "Declare the metric, chance and sanity fields, so films without a value (normal films) can hold None"
     fo = _fo()
@@ -185,29 +162,24 @@ def _declare_fields(ds, columns:dict, methods):
     for f in sanity_fields({}, methods):
         if not ds.has_sample_field(f): ds.add_sample_field(f, fo.StringField)
 
-def _add_heatmaps(s, expl_dir:Path, rows:pd.DataFrame, fit:str):
+def _add_heatmaps(s, run:ExplanationRun, rows:pd.DataFrame):
     "`heatmap_<method>` of one sample from the stored maps, on the film's pixels"
     fo = _fo()
     from xnn.explain import _norm_map
-    from xnn.report import map_file
     for r in rows.itertuples():
-        f = map_file(expl_dir, r.path, r.method)
-        if f.exists():
-            a = unletterbox(np.load(f)['attribution'].astype(np.float32), s.metadata.width, s.metadata.height, fit)
+        if run.map_file(r.path, r.method).exists():
+            a = run.heatmap(r.path, r.method, s.metadata.width, s.metadata.height)
             s[f'heatmap_{r.method}'] = fo.Heatmap(map=_norm_map(a).astype(np.float32), range=[-1, 1])
 
 # %% ../nbs/12_fiftyone.ipynb #3802645c
 def add_explanations(
     ds,                # dataset of the run's data folder (`build_dataset`)
-    expl_dir,          # output folder of `xnn_explain`
-    fit:str=None,      # how films were fitted to the model's input (default: read from the run's checkpoint)
+    expl_dir,          # output folder of `xnn_explain` (an `ExplanationRun`)
     quiet:bool=False,  # no progress bar
 ):                     # the view of the explained films
     "Attach the maps, trust metrics, chance rates and sanity verdicts of an `xnn_explain` run to `ds`"
-    expl_dir = Path(expl_dir)
-    m = pd.read_csv(expl_dir / 'metrics.csv')
-    sanity = json.loads((expl_dir / 'sanity.json').read_text()) if (expl_dir / 'sanity.json').exists() else {}
-    fit, methods = fit or _checkpoint_fit(sanity), list(dict.fromkeys(m.method))
+    run = ExplanationRun.open(expl_dir)
+    m, sanity, methods = run.metrics, run.sanity, run.methods
     per_method = {meth: {f: c for f, c in trust_fields(meth).items() if c in m} for meth in methods}   # older runs lack some columns
     chance = [c for c in CHANCE_FIELDS if c in m]
     _declare_fields(ds, {f: c for fs in per_method.values() for f, c in fs.items()} | {c: c for c in chance}, methods)
@@ -215,7 +187,7 @@ def add_explanations(
     view = ds.select_by('film_path', list(rows))
     for s in progress(view.iter_samples(autosave=True, progress=False), 'heat maps', total=len(view), quiet=quiet):
         d = rows[s.film_path]
-        _add_heatmaps(s, expl_dir, d, fit)
+        _add_heatmaps(s, run, d)
         for r in d.itertuples():
             for f, c in per_method[r.method].items(): s[f] = _field_value(c, getattr(r, c))
         for c in chance: s[c] = _field_value(c, d[c].dropna().iloc[0] if d[c].notna().any() else None)
@@ -223,7 +195,7 @@ def add_explanations(
         for f, v in verdicts.items(): s[f] = v
         s['shortcut_suspected'] = bool(d.marker_flag.any() or d.border_flag.any())
         s['sanity_failed'] = 'fails' in verdicts.values()
-    ds.info['xnn_explanations'], ds.info['xnn_sanity'] = str(expl_dir), sanity.get('checks', {}); ds.save()
+    ds.info['xnn_explanations'], ds.info['xnn_sanity'] = str(run.root), sanity.get('checks', {}); ds.save()
     return view
 
 # %% ../nbs/12_fiftyone.ipynb #8230df71

@@ -18,15 +18,11 @@ from .train import load_classifier, quiet_lightning
 from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
-__all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'map_file', 'ExplainModule', 'explain_split', 'run_sanity', 'sanity_table',
-           'sanity_html', 'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
+__all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'ExplainModule', 'explain_split', 'run_sanity', 'sanity_table', 'sanity_html',
+           'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #b039ba5f
 METRIC_COLUMNS = ['path', 'label', 'predicted', 'probability', 'method', *METRICS, *FLAGS]
-
-def map_file(expl_dir, path:str, method:str):
-    "Where a run stores the map of `path` by `method` (`ExplanationRun.map_file`; kept for older callers)"
-    return ExplanationRun(expl_dir).map_file(path, method)
 
 class ExplainModule(L.LightningModule):
     "predict_step = explain a batch with every method and score the maps"
