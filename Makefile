@@ -9,7 +9,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
 # install-browser: Debian's Chromium for the browser tests (needs root, as on CI; elsewhere: sudo apt-get install chromium)
-.PHONY: install install-browser test demo serve app export nbs readme readme-figures docs bench clean distclean lint
+.PHONY: install install-browser test test-repeat demo serve app export nbs readme readme-figures docs bench clean distclean lint
 
 install: $(STAMP)
 
@@ -29,6 +29,15 @@ install-browser:
 
 test: install install-browser
 	@bash tools/run_tests.sh
+
+# The browser, JupyterLab, serving and process tests three rounds in a row (flakes show up as a failed round; ROUNDS=n for more).
+REPEAT_TESTS := tests/test_browser.py tests/test_jupyterlab.py tests/test_serve.py tests/test_app.py tests/test_explain_cli.py
+ROUNDS ?= 3
+test-repeat: install install-browser
+	@for i in $$(seq 1 $(ROUNDS)); do \
+	  echo "== test-repeat: round $$i of $(ROUNDS)"; \
+	  $(BIN)/python -m pytest $(REPEAT_TESTS) -q -p no:cacheprovider || { echo "test-repeat: round $$i of $(ROUNDS) failed"; exit 1; }; \
+	done; echo "test-repeat: all $(ROUNDS) rounds passed"
 
 # The whole workflow on synthetic data (progress shown; a re-run reuses every step whose inputs did not change):
 # data → training → evaluation → explanations + trust metrics → $(DEMO)/report/index.html, then prints what to open next.
