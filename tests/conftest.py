@@ -1,6 +1,6 @@
 """Shared fixtures: a small synthetic data set and a small explained run made once per test session, the venv's console
 scripts, servers on free loopback ports, and Debian's Chromium for the browser tests."""
-import os, shutil, signal, socket, subprocess, sys, time, urllib.request
+import os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -180,3 +180,14 @@ def app_shows(page, name:str, n:int, loaded:int=8, timeout:float=120_000):
         return ds && ds.value === name && count && count.innerText.trim() === `${n} samples`
                && document.querySelectorAll('[data-cy=looker] canvas[canvas-loaded=true]').length >= Math.min(n, loaded); }""",
         arg=[name, n, loaded], timeout=timeout)
+
+# warnings, advertisements, device banners, logging records, and Lightning's remarks on reruns and new MLflow experiments
+NOISE = re.compile(r'Warning|warn\(|💡|Tip:|deprecated|litlogger|available: False|\bINFO\b|exists and is not empty|Creating it')
+
+def output_lines(r)->list:
+    "Every line a finished process wrote to stdout or stderr, progress-bar redraws included"
+    return [l for l in (r.stdout + r.stderr).replace('\r', '\n').splitlines() if l.strip()]
+
+def noise(r)->list:
+    "The lines of third-party chatter (`NOISE`) in a finished process's output: a user must not see any"
+    return [l for l in output_lines(r) if NOISE.search(l)]

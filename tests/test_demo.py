@@ -2,17 +2,10 @@
 second run reuses everything; a folder that is not a demo folder is refused and left untouched."""
 import json, subprocess
 import pandas as pd
-from conftest import script
+from conftest import noise, script
 
 TINY = ['--patients', '40', '--size', '96', '--methods', 'gradcam,saliency', '--limit', '4', '--no-progress',
         'data.image_size=64', 'trainer.max_epochs=2', 'mlflow.enabled=false', 'test.bootstrap=100']
-
-NOISE = ('Warning', 'warn(', 'deprecated', '💡', 'Tip:', 'litlogger', 'available: False')   # third-party chatter a user must not see
-
-def assert_quiet(r):
-    "No third-party warnings, tips or hardware banners in a run's output"
-    noise = [l for l in (r.stdout + r.stderr).splitlines() if any(n in l for n in NOISE)]
-    assert not noise, '\n'.join(noise)
 
 def run(*args, cwd=None):
     return subprocess.run([script('xnn_demo'), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
@@ -21,7 +14,7 @@ def test_demo_end_to_end_then_reused(tmp_path):
     out = tmp_path / 'demo'
     r = run('--out', str(out), *TINY, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert_quiet(r)
+    assert not noise(r), '\n'.join(noise(r))
     for k in range(1, 6): assert f'[{k}/5]' in r.stdout
     assert 'test macro-F1' in r.stdout and 'xnn_serve --ckpt demo/models/demo.ckpt' in r.stdout and 'xnn_fiftyone --data demo/data' in r.stdout
     for f in ('report/index.html', 'report/metrics.json', 'report/methods_trust.csv', 'report/methods_table.csv', 'report/sanity.json',

@@ -1,10 +1,7 @@
 """What a user sees from the CLIs: no third-party warnings, tips or banners, and with --quiet nothing but the result line."""
-import os, re, subprocess
+import os, subprocess
 import pytest
-from conftest import script
-
-# warnings, advertisements, device banners, logging records, and Lightning's remarks on reruns and new MLflow experiments
-NOISE = re.compile(r'Warning|warn\(|💡|Tip:|deprecated|litlogger|available: False|\bINFO\b|exists and is not empty|Creating it')
+from conftest import noise, output_lines as lines, script
 TRAIN = ['-cn', 'demo', 'data.dir=data', 'data.image_size=32', 'trainer.max_epochs=1', 'test.bootstrap=20', 'run_name=q']
 
 def run(cwd, name, *args):
@@ -13,12 +10,6 @@ def run(cwd, name, *args):
     r = subprocess.run([script(name), *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r
-
-def lines(r)->list:
-    "Every line written to stdout or stderr, progress-bar redraws included"
-    return [l for l in (r.stdout + r.stderr).replace('\r', '\n').splitlines() if l.strip()]
-
-def noise(r)->list: return [l for l in lines(r) if NOISE.search(l)]
 
 @pytest.fixture(scope='module')
 def work(tmp_path_factory):
