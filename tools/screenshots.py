@@ -31,8 +31,8 @@ def stop(p):
 
 def pick_film(demo:Path)->Path:
     "A correctly classified viral-pneumonia test film (its lesions are spread over both lungs: a readable picture)"
-    import pandas as pd
-    m = pd.read_csv(demo / 'report/explanations/metrics.csv').drop_duplicates('path')
+    from xnn.artifacts import ExplanationRun
+    m = ExplanationRun.open(demo / 'report/explanations').metrics.drop_duplicates('path')
     ok = m[(m.label == 'virus') & (m.predicted == 'virus')].sort_values('probability', ascending=False)
     return demo / 'data' / (ok.path.iloc[0] if len(ok) else m.path.iloc[0])
 
@@ -71,7 +71,8 @@ def dashboard_shot(browser, demo:Path, out:Path):
 
 def main(demo='demo', images='nbs/images'):
     demo, out = Path(demo).resolve(), Path(images).resolve()
-    if not (demo / 'report/explanations/metrics.csv').exists(): raise SystemExit(f'{demo} has no explanations: run `make demo` first')
+    from xnn.artifacts import ExplanationRun
+    if not ExplanationRun(demo / 'report/explanations').exists: raise SystemExit(f'{demo} has no explanations: run `make demo` first')
     chromium = shutil.which('chromium') or '/usr/bin/chromium'
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
