@@ -310,7 +310,10 @@ def add_near_duplicates(
     for first, dups in index.neighbors_map.items():
         members = [(str(first), 0.)] + [(str(i), float(x)) for i, x in dups]
         for i, x in members: group[i], dist[i], leak[i] = path[str(first)], x, len({split[j] for j, _ in members}) > 1
-    for f, v in (('near_duplicate_group', group), ('near_duplicate_distance', dist), ('near_duplicate_leak', leak)):
+    fo = _fo()
+    for f, v, kind in (('near_duplicate_group', group, fo.StringField), ('near_duplicate_distance', dist, fo.FloatField),
+                       ('near_duplicate_leak', leak, fo.BooleanField)):
+        if not ds.has_sample_field(f): ds.add_sample_field(f, kind)   # declared: a data set without near duplicates holds only None
         ds.set_values(f, [v.get(i) for i in ids])
     return index
 
