@@ -29,7 +29,7 @@ def test_dashboard_in_voila(run_dir, page):
         after = wait_view(page, 4, first, ('images', 'badges'), timeout=60_000)   # another film: new badges *and* new images
         assert film_path(after) != film_path(first)
         ART.mkdir(exist_ok=True); page.screenshot(path=str(ART / 'dashboard.png'), full_page=True)
-        from xnn.report import film_stem
+        from xnn.artifacts import film_stem
         page.get_by_role('button', name='export PNG').click()
         assert wait_file(run_dir / 'exports' / f'{film_stem(film_path(after))}.view.png', png_complete, 60)
     finally: stop(proc)

@@ -42,7 +42,7 @@ def test_explain_split_writes_everything(trained):
         worst = 'fails' if any(c['verdict'] == 'fails' for c in checks.values()) else 'passes'
         assert sanity['verdicts'][m] == worst and {c['verdict'] for k, c in checks.items() if k != 'class_sensitivity'} <= {'passes', 'fails'}
     assert len(list((trained / 'expl/overlays').glob('*.png'))) == 18 and len(list((trained / 'expl/maps').glob('*.npz'))) == 18
-    from xnn.report import film_stem
+    from xnn.artifacts import film_stem
     sick = df[df.label != 'normal'].path.iloc[0]                   # a film with a lesion: its card shows the localisation metrics
     card = (trained / 'expl/cards' / f'{film_stem(sick)}.html').read_text()
     ov = np.asarray(Image.open(trained / 'expl/overlays' / f'{film_stem(sick)}.gradcam.png'), int)

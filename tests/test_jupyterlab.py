@@ -109,7 +109,7 @@ def test_attribution_browser(lab, run_in_lab, page):
     assert film_path(nxt) != film_path(positive) and f'true {label} ·' in nxt['badges']        # the next film that passes the filter
     ART.mkdir(exist_ok=True); page.screenshot(path=str(ART / 'jupyterlab_dashboard.png'))
 
-    from xnn.report import film_stem
+    from xnn.artifacts import film_stem
     page.get_by_role('button', name='export PNG').click()
     assert wait_file(lab.root / 'exports' / f'{film_stem(film_path(nxt))}.view.png', png_complete, 60)
 

@@ -38,7 +38,7 @@ class ExplanationRun:
     METRICS, SANITY, INFO, INDEX = 'metrics.csv', 'sanity.json', 'run.json', 'index.html'
     MAPS, OVERLAYS, CARDS = 'maps', 'overlays', 'cards'
 
-    def __init__(self, root): self.root, self._metrics = Path(root), None
+    def __init__(self, root): self.root, self._metrics, self._sanity, self._pp = Path(root), None, None, None   # read once, on first use
     def __repr__(self): return f'ExplanationRun({str(self.root)!r})'
     def file(self, name:str)->Path: return self.root / name
     def map_file(self, path:str, method:str)->Path: return self.root / self.MAPS / f'{film_stem(path)}.{method}.npz'
@@ -90,7 +90,9 @@ def write_metrics(self:ExplanationRun, df):
     "Write metrics.csv (one row per film × method)"
     df.to_csv(self.file(self.METRICS), index=False); self._metrics = df
 @patch
-def write_sanity(self:ExplanationRun, sanity:dict): self.file(self.SANITY).write_text(json.dumps(sanity, indent=2))
+def write_sanity(self:ExplanationRun, sanity:dict):
+    "Write sanity.json"
+    self.file(self.SANITY).write_text(json.dumps(sanity, indent=2)); self._sanity = sanity
 @patch
 def write_page(self:ExplanationRun, f:Path, title:str, body:str)->Path:
     "An HTML page of the run (index or card), with `html_page`"
@@ -114,7 +116,10 @@ def metrics(self:ExplanationRun):
         self._metrics = pd.read_csv(self.file(self.METRICS))
     return self._metrics
 @patch(as_prop=True)
-def sanity(self:ExplanationRun)->dict: "sanity.json ({} when the battery did not run)"; return _json(self.file(self.SANITY))
+def sanity(self:ExplanationRun)->dict:
+    "sanity.json ({} when the battery did not run; read once)"
+    if self._sanity is None: self._sanity = _json(self.file(self.SANITY))
+    return self._sanity
 @patch(as_prop=True)
 def info(self:ExplanationRun)->dict: "run.json ({} for runs written before it existed)"; return _json(self.file(self.INFO))
 @patch(as_prop=True)
@@ -132,16 +137,20 @@ def _map_size(run)->int|None:
     f = next(iter(sorted((run.root / run.MAPS).glob('*.npz'))), None)
     return None if f is None else int(np.load(f)['attribution'].shape[0])
 
-@patch(as_prop=True)
-def preprocess(self:ExplanationRun):
-    "The `Preprocess` of the explained model: from run.json, else the checkpoint's, else a letterbox at the maps' size"
+def _recorded_preprocess(run):
     from xnn.data.loaders import Preprocess
-    if pp := self.info.get('preprocess'): return Preprocess(**pp)
-    ck = self.sanity.get('checkpoint')
+    if pp := run.info.get('preprocess'): return Preprocess(**pp)
+    ck = run.sanity.get('checkpoint')
     if ck and Path(ck).exists():
         from xnn.train import read_checkpoint
         return Preprocess(**read_checkpoint(ck)['meta']['preprocess'])
-    return Preprocess(_map_size(self) or 224)
+    return Preprocess(_map_size(run) or 224)
+
+@patch(as_prop=True)
+def preprocess(self:ExplanationRun):
+    "The `Preprocess` of the explained model: from run.json, else the checkpoint's, else a letterbox at the maps' size (found once per run)"
+    if self._pp is None: self._pp = _recorded_preprocess(self)
+    return self._pp
 
 @patch
 def film(self:ExplanationRun, path:str, data)->np.ndarray:

@@ -4,12 +4,13 @@
 
 # %% ../nbs/11_report.ipynb #28c62319
 from __future__ import annotations
-import argparse, html
+import argparse, html, os
+from pathlib import Path
 import pandas as pd, torch
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, Subset
-from .artifacts import ExplanationRun, film_stem
+from .artifacts import ExplanationRun
 from .core import add_quiet, cli_errors, file_digest
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
@@ -157,11 +158,12 @@ def _metric_lines(r)->str:
         out.append(f'{html.escape(m.label)} {v:.3f}' + ('' if pd.isna(c) else f' (chance {c:.3f})'))
     return '<br>'.join(out)
 
-def _card(path, rows:pd.DataFrame, sanity:dict)->str:
+def _card(run:ExplanationRun, path, rows:pd.DataFrame, sanity:dict)->str:
     "The body of one film's report card"
-    r0, stem = rows.iloc[0], film_stem(path)
+    r0 = rows.iloc[0]
+    src = lambda m: Path(os.path.relpath(run.overlay_file(path, m), run.card_file(path).parent)).as_posix()   # the overlay, seen from the card
     probs = ''.join(f'<tr><td>{html.escape(c[2:])}</td><td>{r0[c]:.3f}</td></tr>' for c in rows.columns if c.startswith('p_'))
-    cells = ''.join(f'<figure><img src="../overlays/{stem}.{r.method}.png" width="224"><figcaption><b>{html.escape(r.method)}</b> — sanity: '
+    cells = ''.join(f'<figure><img src="{src(r.method)}" width="224"><figcaption><b>{html.escape(r.method)}</b> — sanity: '
                     f'{html.escape(sanity.get("verdicts", {}).get(r.method, "not run"))}<br>{_metric_lines(r)}</figcaption></figure>'
                     for r in rows.itertuples())
     body = (f'<h2>{html.escape(path)}</h2><p>true label: <b>{html.escape(str(r0.label))}</b> · predicted: <b>{html.escape(str(r0.predicted))}</b> '
@@ -185,7 +187,7 @@ def write_report_cards(run:ExplanationRun)->list:
     "One HTML report card per film under the run's cards/, and its index.html linking them"
     df, sanity, files, links = run.metrics, run.sanity, [], []
     for path, rows in df.groupby('path', sort=False):
-        f = run.write_page(run.card_file(path), f'xnn report card: {path}', _card(path, rows, sanity)); files.append(f)
+        f = run.write_page(run.card_file(path), f'xnn report card: {path}', _card(run, path, rows, sanity)); files.append(f)
         links.append(f'<li><a href="{f.parent.name}/{f.name}">{html.escape(path)}</a> — {html.escape(str(rows.iloc[0].label))} → '
                      f'{html.escape(str(rows.iloc[0].predicted))}</li>')
     table = summarise_methods(df, sanity).to_html(border=0)

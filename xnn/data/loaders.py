@@ -100,9 +100,9 @@ def fit_film(self:Preprocess, film:np.ndarray)->np.ndarray:
 
 @patch
 def fit_mask(self:Preprocess, mask)->np.ndarray:
-    "(H, W) lesion mask (nonzero = lesion) → (S, S) bool, aligned with `fit_film`"
-    m = torch.as_tensor(np.asarray(mask) > 0.5 if np.asarray(mask).dtype != bool else np.asarray(mask))
-    return self.geometry()(tv_tensors.Mask(m[None]))[0].numpy()
+    "(H, W) lesion mask (bool, or > 0.5 = lesion) → (S, S) bool, aligned with `fit_film`"
+    m = np.asarray(mask)
+    return self.geometry()(tv_tensors.Mask(torch.as_tensor(m if m.dtype == bool else m > 0.5)[None]))[0].numpy()
 
 @patch
 def to_film(self:Preprocess, x)->np.ndarray:
