@@ -9,7 +9,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 
 # install-browser: Debian's Chromium for the browser tests (needs root, as on CI; elsewhere: sudo apt-get install chromium)
-.PHONY: install install-browser test test-repeat demo serve app export nbs readme readme-figures docs bench clean distclean lint
+.PHONY: install install-browser test test-repeat demo serve app export nbs readme readme-figures docs bench bench-scale clean distclean lint
 
 install: $(STAMP)
 
@@ -78,6 +78,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_feature_cache.py
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_serve.py
+
+# The pipeline at the Kaggle set's size (600, 2,000 and 5,856 synthetic films; synthesis cached in ~/.cache/xnn-bench): ≤ 30 min on 2 cores
+bench-scale: install
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 lint: install
 	$(BIN)/ruff check xnn tests benchmarks tools
