@@ -10,17 +10,28 @@ import pandas as pd, torch
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, Subset
+import numpy as np
 from .artifacts import ExplanationRun
 from .core import add_quiet, cli_errors, file_digest
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
 from .explain import METHODS, Target, explain, get_method, overlay
 from .train import load_classifier, quiet_lightning
-from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, sanity_battery, score_maps, summarise_methods
+from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, road, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
 __all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'ExplainModule', 'explain_split', 'run_sanity', 'sanity_table', 'sanity_html',
            'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
+
+# %% ../nbs/11_report.ipynb #bd459d65
+def _film_chance(model, x, target, masks, seeds, **kw)->dict:
+    "`chance_scores` of each film with its own seed: the same figures whatever batch the film is in"
+    parts = [chance_scores(model, x[j:j + 1], target[j:j + 1], masks[j:j + 1], seed=s, **kw) for j, s in enumerate(seeds)]
+    return {k: [v for p in parts for v in p[k]] for k in parts[0]}
+
+def _film_road(model, x, maps, target, on, seeds)->list:
+    "ROAD of the films selected by `on`, each with its own seed (NaN for the others)"
+    return [float(road(model, x[j:j + 1], maps[j:j + 1], target[j:j + 1], seed=s)[0]) if on[j] else float('nan') for j, s in enumerate(seeds)]
 
 # %% ../nbs/11_report.ipynb #b039ba5f
 METRIC_COLUMNS = ['path', 'label', 'predicted', 'probability', 'method', *METRICS, *FLAGS]
@@ -41,12 +52,14 @@ class ExplainModule(L.LightningModule):
             self.run.save_map(path, att.method, att.maps[j].numpy())
 
     def predict_step(self, batch, i):
-        x, rows, chance = batch['image'], [], None
-        road_on = batch['index'] % self.road_every == 0 if self.road_every else torch.zeros(len(x), dtype=torch.bool)
+        x, rows, chance, seeds = batch['image'], [], None, [int(k) for k in batch['index']]   # a film's random draws: seeded by its index
+        no_road = torch.zeros(len(x), dtype=torch.bool)
+        road_on = batch['index'] % self.road_every == 0 if self.road_every else no_road
         for meth in self.methods:
             with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, seed=i, **self.options[meth])   # seeded per batch
-            if chance is None: chance = chance_scores(self.model, x, att.target, batch['mask'], seed=i, **self.score_kw)   # one per film, for every method
-            scores = score_maps(self.model, x, att, batch['mask'], batch['marker'], road_on=road_on, **self.score_kw)
+            if chance is None: chance = _film_chance(self.model, x, att.target, batch['mask'], seeds, **self.score_kw)   # one per film, for every method
+            scores = score_maps(self.model, x, att, batch['mask'], batch['marker'], road_on=no_road, **self.score_kw)
+            scores['road'] = _film_road(self.model, x, att.maps.float().cpu(), att.target, road_on, seeds)
             self._save(att, x, batch['path'], batch['mask'])
             rows += [dict(path=path, label=self.model.classes[int(batch['label'][j])], predicted=att.predicted[j], probability=float(att.probs[j].max()),
                           method=meth, **{k: v[j] for k, v in (scores | chance).items()},
@@ -57,6 +70,12 @@ class ExplainModule(L.LightningModule):
 def _dataset(model, data, split, limit):
     ds = XrayDataset(read_annotations(data), split, build_transforms(model.preprocess), with_mask=True, root=data)
     return Subset(ds, range(min(limit, len(ds)))) if limit else ds
+
+def _in_split_order(df:pd.DataFrame, ds, methods)->pd.DataFrame:
+    "Rows film by film in the split's order, methods in the order given (under DDP each process returns every other film)"
+    base, idx = (ds.dataset, ds.indices) if isinstance(ds, Subset) else (ds, range(len(ds)))
+    film, meth = {p: k for k, p in enumerate(base.ann.path.iloc[list(idx)])}, {m: k for k, m in enumerate(methods)}
+    return df.iloc[np.lexsort((df.method.map(meth), df.path.map(film)))].reset_index(drop=True)
 
 def _check_methods(methods):
     bad = [m for m in methods if m not in METHODS]
@@ -99,7 +118,7 @@ def explain_split(
     trainer.strategy.barrier()
     if not trainer.is_global_zero: return pd.DataFrame(rows)
     parts = sorted(run.root.glob('metrics.rank*.csv'))
-    df = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    df = _in_split_order(pd.concat([pd.read_csv(p) for p in parts], ignore_index=True), ds, methods)
     for p in parts: p.unlink()
     run.write_metrics(df[METRIC_COLUMNS + [c for c in df if c not in METRIC_COLUMNS]])
     sanity = run_sanity(model.cpu(), ds, methods, target, sanity_images, run.metrics, shuffled=shuffled_model)
