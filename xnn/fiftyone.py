@@ -16,7 +16,7 @@ from .trust import FLAGS, METRICS
 
 # %% auto #0
 __all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add_predictions', 'trust_fields', 'sanity_fields',
-           'add_explanations', 'save_views', 'film_features', 'add_embeddings_map', 'add_mistakenness',
+           'heatmap_size', 'add_explanations', 'save_views', 'film_features', 'add_embeddings_map', 'add_mistakenness',
            'add_near_duplicates', 'add_brain', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
 
 # %% ../nbs/12_fiftyone.ipynb #8ee3a018
@@ -162,6 +162,16 @@ def sanity_fields(
     "Each method's overall sanity verdict as a sample field ('not run' where the battery did not run)"
     return {f'{m}_sanity': sanity.get('verdicts', {}).get(m, 'not run') for m in methods}
 
+# %% ../nbs/12_fiftyone.ipynb #2efcdd32
+def heatmap_size(
+    w:int, h:int,      # the film's size
+    side:int,          # the map's side at the model input
+    fit:str='pad',     # the run's `Preprocess.fit`
+)->tuple:              # (w, h) of the stored heat map
+    "The film's shape at the resolution of its map: the side the model saw whole becomes `side` (films smaller than the map keep their size)"
+    f = min(1., side / (min(w, h) if fit == 'crop' else max(w, h)))
+    return max(1, round(w * f)), max(1, round(h * f))
+
 # %% ../nbs/12_fiftyone.ipynb #97c24500
 def _declare_fields(ds, columns:dict, methods):
     "Declare the metric, chance and sanity fields, so films without a value (normal films) can hold None"
@@ -172,12 +182,13 @@ def _declare_fields(ds, columns:dict, methods):
         if not ds.has_sample_field(f): ds.add_sample_field(f, fo.StringField)
 
 def _add_heatmaps(s, run:ExplanationRun, rows:pd.DataFrame):
-    "`heatmap_<method>` of one sample from the stored maps, on the film's pixels"
+    "`heatmap_<method>` of one sample from the stored maps, on the film's extent at the map's resolution (`heatmap_size`)"
     fo = _fo()
     from xnn.explain import _norm_map
     for r in rows.itertuples():
         if run.map_file(r.path, r.method).exists():
-            a = run.heatmap(r.path, r.method, s.metadata.width, s.metadata.height)
+            pp = run.preprocess   # maps are computed at its size
+            a = run.heatmap(r.path, r.method, *heatmap_size(s.metadata.width, s.metadata.height, pp.size, pp.fit))
             s[f'heatmap_{r.method}'] = fo.Heatmap(map=_norm_map(a).astype(np.float32), range=[-1, 1])
 
 # %% ../nbs/12_fiftyone.ipynb #3802645c
