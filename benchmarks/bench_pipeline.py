@@ -5,8 +5,9 @@ split. This benchmark synthesises films with that size range and class balance i
 `--cache`, excluded from timing), then runs what a user runs, each stage as a fresh process: `xnn_wrangle` → `xnn_train`
 (MobileNetV2 at 224, body frozen: cache build, one feature-extraction epoch, one epoch on cached features, the test
 evaluation) → `xnn_explain` of the test split with Integrated Gradients and Grad-CAM (its defaults, without the
-sanity battery and ROAD, whose cost does not grow with the split) → one film with occlusion and LIME, to project their
-cost to the split → the FiftyOne dataset and its heat maps → the `AttributionBrowser`'s first render.
+sanity battery and ROAD, whose cost does not grow with the split; `--explain-share` of it, 0.25 by default, since at
+several seconds a film the whole 624-film split alone would outlast the 30 min this benchmark may take — the whole split's
+time is projected) → one film with occlusion and LIME, to project their cost to the split → the FiftyOne dataset and its heat maps → the `AttributionBrowser`'s first render.
 
 Per stage: wall time, films/s, peak RSS of the stage's largest process (`wait4`) and the sampled peak of its process
 tree, and the scaling exponent (least-squares slope of log wall time on log films). Baseline: linear scaling
@@ -91,7 +92,7 @@ def run_stage(cmd:list, cwd:Path, log:Path)->dict:
     import psutil
     with open(log, 'w') as f:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ, FIFTYONE_DO_NOT_TRACK='true'))
+        proc = subprocess.Popen(list(map(str, cmd)), cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ, FIFTYONE_DO_NOT_TRACK='true'))
         peak, done = [0], threading.Event()
         def sample():
             ps = psutil.Process(proc.pid)
@@ -194,20 +195,22 @@ def run_size(n:int, a, work:Path)->dict:
     out['cached epoch'] = dict(films=n_train, wall_s=m['epoch1_end'] - m['epoch1_start'], rss_mib=m['epoch1_end_rss'])
     out['test evaluation + saving'] = dict(films=n_test, wall_s=m['done'] - m['epoch1_end'], rss_mib=m['done_rss'])
     out['xnn_train'] = dict(films=n_all, wall_s=r['wall_s'], rss_mib=r['rss_mib'], tree_rss_mib=r['tree_rss_mib'])
-    ck = w / 'models/bench.ckpt'
+    ck, n_expl = w / 'models/bench.ckpt', min(n_test, max(1, round(a.explain_share * n_test)))
     r = run_stage([BIN / 'xnn_explain', '--ckpt', ck, '--data', w / 'data', '--out', w / 'expl', '--methods', 'integrated_gradients,gradcam',
-                   '--sanity-images', '0', '--road-films', '0', '-q'], w, log('explain'))
-    out['xnn_explain (IG + Grad-CAM)'] = dict(films=n_test, wall_s=r['wall_s'], rss_mib=r['rss_mib'], tree_rss_mib=r['tree_rss_mib'])
+                   '--sanity-images', '0', '--road-films', '0', '--limit', n_expl, '-q'], w, log('explain'))
+    out['xnn_explain (IG + Grad-CAM)'] = dict(films=n_expl, wall_s=r['wall_s'], rss_mib=r['rss_mib'], tree_rss_mib=r['tree_rss_mib'],
+                                              test_split=n_test, projected_split_s=r['wall_s'] * n_test / n_expl)
     r = run_stage(_child('probe', ck, w / 'data'), w, log('probe'))
     out['probe'] = dict(films=n_test, **{f'{k}_s_per_film': v for k, v in r['report']['seconds_per_film'].items()},
                         **{f'{k}_projected_s': v * n_test for k, v in r['report']['seconds_per_film'].items()})
     r = run_stage(_child('fiftyone', w / 'data', w / 'expl', f'xnn-bench-{os.getpid()}-{n}'), w, log('fiftyone'))
     f = r['report']
-    if f['n_heatmaps'] != n_test: raise RuntimeError(f'FiftyOne holds {f["n_heatmaps"]} Grad-CAM heat maps, not one per test film ({n_test}); see {log("fiftyone")}')
+    if f['n_heatmaps'] != n_expl: raise RuntimeError(f'FiftyOne holds {f["n_heatmaps"]} Grad-CAM heat maps, not one per explained film ({n_expl}); see {log("fiftyone")}')
     out['FiftyOne dataset'] = dict(films=n_all, wall_s=f['dataset_s'], rss_mib=f['dataset_rss'])
-    out['FiftyOne heat maps'] = dict(films=n_test, wall_s=f['heatmaps_s'], rss_mib=f['heatmaps_rss'], tree_rss_mib=r['tree_rss_mib'])
+    out['FiftyOne heat maps'] = dict(films=n_expl, wall_s=f['heatmaps_s'], rss_mib=f['heatmaps_rss'], tree_rss_mib=r['tree_rss_mib'],
+                                     test_split=n_test, projected_split_s=f['heatmaps_s'] * n_test / n_expl)
     r = run_stage(_child('browser', w / 'expl', w / 'data'), w, log('browser'))
-    out['AttributionBrowser first render'] = dict(films=n_test, wall_s=r['report']['render_s'], rss_mib=r['rss_mib'])
+    out['AttributionBrowser first render'] = dict(films=n_expl, wall_s=r['report']['render_s'], rss_mib=r['rss_mib'])
     if not a.keep: shutil.rmtree(w, ignore_errors=True)
     return out
 
@@ -242,9 +245,10 @@ def check_targets(stages:dict, res:dict)->dict:
         g = peak[sizes[-1]] / peak[sizes[-2]]
         t['rss_growth'] = dict(target=f'peak RSS at {sizes[-1]} films <= {TARGET_RSS_GROWTH}x that at {sizes[-2]}', value=round(g, 3),
                                peak_rss_mib={str(n): round(peak[n], 1) for n in sizes}, passed=g <= TARGET_RSS_GROWTH)
-    hm = res[sizes[-1]]['FiftyOne heat maps']
-    t['fiftyone'] = dict(target=f'FiftyOne heat maps of the test split ({hm["films"]} films x 2 maps) in under {TARGET_FIFTYONE_S:.0f} s',
-                         value=round(hm['wall_s'], 1), passed=hm['wall_s'] < TARGET_FIFTYONE_S)
+    hm = res[sizes[-1]]['FiftyOne heat maps']   # measured on the explained films, projected linearly to the whole split
+    t['fiftyone'] = dict(target=f'FiftyOne heat maps of the test split ({hm["test_split"]} films x 2 maps) in under {TARGET_FIFTYONE_S:.0f} s'
+                                + ('' if hm['films'] == hm['test_split'] else f' (projected from {hm["films"]} films)'),
+                         value=round(hm['projected_split_s'], 1), passed=hm['projected_split_s'] < TARGET_FIFTYONE_S)
     return t
 
 def print_table(stages:dict, res:dict):
@@ -267,6 +271,8 @@ def main():
     ap.add_argument('--sizes', default='600,2000,5856', help='films per run, comma-separated (default: 600,2000,5856)')
     ap.add_argument('--px', default='1000,2000', help='range of the films\' sides in px (default: 1000,2000)')
     ap.add_argument('--size', type=int, default=224, help='model input size (default: 224)')
+    ap.add_argument('--explain-share', type=float, default=0.25,
+                    help='share of the test split explained (default: 0.25, which keeps the three sizes within 30 min on 2 cores; 1: the whole split)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--cache', default='~/.cache/xnn-bench', help='where synthetic films are kept between runs')
     ap.add_argument('--work', default=None, help='working folder (default: a temporary one, removed afterwards)')
@@ -275,6 +281,7 @@ def main():
     a.px = tuple(int(v) for v in a.px.split(','))
     sizes = sorted(int(v) for v in a.sizes.split(','))
     if len(a.px) != 2 or not 0 < a.px[0] <= a.px[1]: raise SystemExit(f'--px must be two sides LOW,HIGH, not {a.px}')
+    if not 0 < a.explain_share <= 1: raise SystemExit(f'--explain-share must lie in (0, 1], not {a.explain_share}')
     if min(sizes) < 24: raise SystemExit(f'--sizes must be at least 24 films each (a test split of a few films per class), not {min(sizes)}')
     work = Path(a.work or tempfile.mkdtemp(prefix='xnn-bench-pipeline-'))
     res = {}
@@ -290,7 +297,9 @@ def main():
     print_table(stages, res)
     probe = res[max(res)]['probe']
     print(f"one film alone at {max(res)} films: " + ', '.join(f"{m} {probe[f'{m}_s_per_film']:.2f} s" for m in ('gradcam', 'integrated_gradients', 'occlusion', 'lime'))
-          + f" → occlusion on the {probe['films']}-film test split ≈ {probe['occlusion_projected_s'] / 60:.1f} min, LIME ≈ {probe['lime_projected_s'] / 60:.1f} min")
+          + f" → on the {probe['films']}-film test split: occlusion ≈ {probe['occlusion_projected_s'] / 60:.1f} min, LIME ≈ {probe['lime_projected_s'] / 60:.1f} min")
+    ex = res[max(res)]['xnn_explain (IG + Grad-CAM)']
+    if ex['films'] < ex['test_split']: print(f"xnn_explain explained {ex['films']} of the {ex['test_split']} test films: the whole split ≈ {ex['projected_split_s'] / 60:.1f} min")
     for k, v in targets.items(): print(f"{'PASS' if v['passed'] else 'FAIL' if v['passed'] is not None else 'n/a '}  {v['target']}: {v['value']}")
     figures = dict(sizes=sizes, px=list(a.px), image_size=a.size, stages=stages, targets=targets,
                    probe={str(n): res[n]['probe'] for n in sizes}, runs={str(n): res[n] for n in sizes})

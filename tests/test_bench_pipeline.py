@@ -20,7 +20,7 @@ def test_exponent():
     assert exponent([10], [1]) is None
 
 def test_tiny_run(tmp_path):
-    r = subprocess.run([sys.executable, 'benchmarks/bench_pipeline.py', '--sizes', '24,36', '--px', '96,128', '--size', '64',
+    r = subprocess.run([sys.executable, 'benchmarks/bench_pipeline.py', '--sizes', '24,36', '--px', '96,128', '--size', '64', '--explain-share', '1',
                         '--cache', str(tmp_path / 'films'), '--work', str(tmp_path / 'work'), '--out', str(tmp_path / 'out')],
                        cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
