@@ -1,6 +1,6 @@
 """The HTTP contract of `xnn_serve` (DESIGN.md §3): every route, every bad input with its status code and message,
 and one real `xnn_serve` process on a free loopback port."""
-import io, json, os, struct, subprocess, zlib
+import io, json, os, re, struct, subprocess, zlib
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np, pytest
 from PIL import Image
@@ -31,6 +31,10 @@ def client(ckpt):
 
 def post(client, route, data, name='film.jpeg', ctype='image/jpeg', **params):
     return client.post(route, params=params, files={'file': (name, data, ctype)})
+
+def post_raw(client, route, data, name=None, ctype='image/jpeg', **params):
+    "The film as the request body itself, named by ?filename="
+    return client.post(route, params={**params, **({'filename': name} if name else {})}, content=data, headers={'content-type': ctype})
 
 def test_health_model_docs(client):
     assert client.get('/health').json() == {'status': 'ok'}
@@ -84,10 +88,13 @@ def _payload(what, data):
     if what == 'GIF': return encode(film(), 'GIF')
     if what == 'tiny image': return encode(Image.new('L', (4, 4)), 'PNG')
 
+@pytest.mark.parametrize('form', ['multipart', 'raw'])
 @pytest.mark.parametrize('route', ['/predict', '/explain'])
 @pytest.mark.parametrize('what,data,name,ctype,status,error,words', BAD, ids=[b[0] for b in BAD])
-def test_bad_input(client, route, what, data, name, ctype, status, error, words):
-    r = post(client, route, _payload(what, data), name, ctype)
+def test_bad_input(client, form, route, what, data, name, ctype, status, error, words):
+    "The same answer whether the film comes in a form or as the body (sent as octet-stream: judged by content, like a form's file)"
+    send = post if form == 'multipart' else lambda c, r, d, n, t: post_raw(c, r, d, n, 'application/octet-stream')
+    r = send(client, route, _payload(what, data), name, ctype)
     assert r.status_code == status, (what, r.status_code, r.text)
     body = r.json()
     assert body['error'] == error and words in body['detail'], body
@@ -96,6 +103,46 @@ def test_missing_file_field(client):
     for route in ('/predict', '/explain'):
         r = client.post(route, data={'other': 'x'})
         assert r.status_code == 422 and r.json()['error'] == 'bad_request' and 'file' in r.json()['detail'], r.text
+
+def test_raw_body_is_the_multipart_answer(client):
+    data = encode(film(seed=7), 'JPEG')
+    form, raw = post(client, '/predict', data).json(), post_raw(client, '/predict', data, 'f.jpeg').json()
+    assert raw['label'] == form['label'] and np.allclose(list(raw['probabilities'].values()), list(form['probabilities'].values()), atol=1e-6)
+    j = post_raw(client, '/explain', data, method='gradcam', format='json').json()
+    assert j['label'] == form['label'] and j['method'] == 'gradcam'
+    r = post_raw(client, '/predict', encode(film(), 'PNG'), ctype='image/png')      # any image/* type; the name is optional
+    assert r.status_code == 200 and abs(sum(r.json()['probabilities'].values()) - 1) < 1e-5
+
+def test_raw_dicom_body(client, tmp_path):
+    from xnn.core import write_dicom
+    img = film(seed=2)
+    dcm = write_dicom(np.asarray(img, np.float32) / 255, tmp_path / 'film.dcm', bits=12, photometric='MONOCHROME1').read_bytes()
+    r = post_raw(client, '/predict', dcm, 'film.dcm', 'application/dicom')
+    assert r.status_code == 200, r.text
+    png = post_raw(client, '/predict', encode(img, 'PNG'), 'film.png', 'image/png').json()
+    assert np.allclose(list(r.json()['probabilities'].values()), list(png['probabilities'].values()), atol=2e-3)  # the same film, inverted in 12 bits
+
+@pytest.mark.parametrize('route', ['/predict', '/explain'])
+def test_raw_body_errors(client, route):
+    r = post_raw(client, route, b'{"film": 1}', 'f.json', 'application/json')
+    assert r.status_code == 415 and r.json()['error'] == 'bad_content_type' and 'application/json' in r.json()['detail'], r.text
+    r = post_raw(client, route, b'', 'nothing.jpeg')
+    assert r.status_code == 400 and r.json()['error'] == 'empty' and 'nothing.jpeg' in r.json()['detail'], r.text
+    r = post_raw(client, route, b'\xff\xd8' + os.urandom(2_000_100), 'big.jpeg')
+    assert r.status_code == 413 and 'big.jpeg: upload of 2.0 MB exceeds the 2 MB upload limit' in r.json()['detail'], r.text
+    r = post_raw(client, route, b'\xff\xd8' + os.urandom(2_100_000))
+    assert r.status_code == 413 and r.json()['error'] == 'too_large', r.text
+    r = client.post(route)                                                          # nothing at all
+    assert r.status_code == 422 and 'file' in r.json()['detail'], r.text
+
+def test_openapi_documents_both_forms(client):
+    spec = client.get('/openapi.json').json()
+    for route in ('/predict', '/explain'):
+        content = spec['paths'][route]['post']['requestBody']['content']
+        assert {'multipart/form-data', 'image/jpeg', 'application/dicom'} <= set(content)
+        assert content['multipart/form-data']['schema']['required'] == ['file']
+    assert 'mask' in spec['paths']['/explain']['post']['requestBody']['content']['multipart/form-data']['schema']['properties']
+    assert 'filename' in {p['name'] for p in spec['paths']['/predict']['post']['parameters']}
 
 @pytest.mark.parametrize('params,words', [
     (dict(method='shap'), 'unknown attribution method'), (dict(target='covid'), "bad target 'covid'"),
@@ -154,3 +201,21 @@ def test_xnn_serve_process(ckpt, tmp_path):
 def test_xnn_serve_bad_checkpoint(tmp_path):
     r = subprocess.run([script('xnn_serve'), '--ckpt', str(tmp_path / 'nope.ckpt')], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and 'xnn_serve: error:' in r.stderr and 'nope.ckpt' in r.stderr
+
+def test_bench_serve_runs(tmp_path):
+    "The benchmark end to end at a tiny size: its phases, its result file and its ratio line (no speed asserted)"
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / 'benchmarks' / 'bench_serve.py'
+    r = subprocess.run([sys.executable, str(bench), '--requests', '6', '--lone', '3', '--clients', '2', '--films', '2', '--model', 'small_cnn',
+                        '--size', '64', '--max-seconds', '30', '--out', str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout.strip().splitlines()
+    assert re.fullmatch(r'ratio: \d+\.\d\d', out[-1]), out
+    assert [l.split(':')[0].strip() for l in out if l.startswith(('bare', 'served'))] == [
+        'bare, in process', 'served, lone client, raw', 'served, 2 clients, multipart', 'served, 2 clients, raw JPEG']
+    res = json.loads((tmp_path / 'serve.json').read_text())
+    f = res['figures']
+    assert f['bare_n'] == 6 and f['served_n'] == 6 and f['multipart_n'] == 6 and f['lone_n'] == 3
+    assert abs(f['ratio'] - f['served_films_s'] / f['bare_films_s']) < 1e-9 and f'{f["ratio"]:.2f}' in out[-1]
+    assert len(res['rows']) == 2 and all(set(row) == {'benchmark', 'baseline', 'xnn', 'ratio'} for row in res['rows'])

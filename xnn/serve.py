@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_serve.ipynb #df9f9cdd
 from __future__ import annotations
-import argparse, base64, copy, io, os, queue, sys, threading
+import argparse, base64, copy, io, json, os, queue, sys, threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -20,17 +20,19 @@ from .metrics import probabilities
 from .train import load_classifier
 import asyncio
 try:
-    from fastapi import FastAPI, File, Query, Request, UploadFile
+    from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse, Response
     from pydantic import BaseModel, Field
+    from starlette.datastructures import UploadFile
 except ImportError as e:
     raise ImportError(f'xnn.serve needs FastAPI: pip install fastapi uvicorn python-multipart ({e})') from None
 
 # %% auto #0
-__all__ = ['STATUS', 'ERRORS', 'prepare_input', 'prepare_mask', 'APIError', 'load_error', 'error_response', 'MicroBatcher',
-           'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo', 'Prediction',
-           'Explanation', 'ErrorBody', 'create_app', 'app_from_env', 'serve_parser', 'xnn_serve']
+__all__ = ['STATUS', 'ERRORS', 'RAW_TYPES', 'FILENAME', 'prepare_input', 'prepare_mask', 'APIError', 'load_error',
+           'error_response', 'MicroBatcher', 'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo',
+           'ModelInfo', 'Prediction', 'Explanation', 'ErrorBody', 'SizeLimit', 'create_app', 'app_from_env',
+           'serve_parser', 'xnn_serve']
 
 # %% ../nbs/14_serve.ipynb #dff0c568
 def prepare_input(
@@ -38,11 +40,13 @@ def prepare_input(
     model,                     # an `XrayNet` (its `preprocess` says size, fit and normalisation)
     max_pixels:int=MAX_PIXELS, # decompression-bomb guard
     draft:bool=True,           # decode large JPEGs at a reduced scale (≥ 2× the input side)
+    transform=None,            # `build_transforms(model.preprocess)`, if the caller keeps one (a service does)
 )->torch.Tensor:               # (3, S, S) normalised model input
     "Decode an upload with `load_xray` and preprocess it exactly as the model's data pipeline does"
     s = model.preprocess.size
     img = load_xray(data, max_pixels, draft=(2 * s, 2 * s) if draft else None)
-    return build_transforms(model.preprocess)(tv_tensors.Image(torch.from_numpy(img)[None])).as_subclass(torch.Tensor)
+    tf = transform or build_transforms(model.preprocess)
+    return tf(tv_tensors.Image(torch.from_numpy(img)[None])).as_subclass(torch.Tensor)
 
 def prepare_mask(
     data:bytes,        # an uploaded lesion mask: any image, nonzero = lesion
@@ -77,14 +81,16 @@ def error_response(e:APIError)->JSONResponse: return JSONResponse({'error': e.er
 class MicroBatcher:
     "Run `fn` on stacked batches of queued inputs in one worker thread; `submit` returns a Future per input"
     def __init__(self,
-                 fn,               # (B, ...) tensor → (B, ...) tensor
-                 max_batch:int=8): # most inputs in one call
-        self.fn, self.max_batch, self.q, self.sizes = fn, max_batch, queue.Queue(), Counter()
+                 fn,                # (B, ...) tensor → (B, ...) tensor
+                 max_batch:int=8,   # most inputs in one call
+                 threads:int=None): # torch threads of the worker (default: the global setting)
+        self.fn, self.max_batch, self.threads, self.q, self.sizes = fn, max_batch, threads, queue.Queue(), Counter()
         self.thread = threading.Thread(target=self._run, name='xnn-batcher', daemon=True)
         self.thread.start()
 
-    def submit(self, x:torch.Tensor)->Future:
-        f = Future(); self.q.put((x, f)); return f
+    def submit(self, x:torch.Tensor, fut:Future=None)->Future:
+        "Queue `x`; its result (or the batch's exception) goes to `fut` (a new Future if None)"
+        fut = fut or Future(); self.q.put((x, fut)); return fut
 
     def _take(self)->list:
         items = [self.q.get()]
@@ -94,6 +100,7 @@ class MicroBatcher:
         return items
 
     def _run(self):
+        if self.threads: torch.set_num_threads(self.threads)
         while True:
             items = self._take()
             stop = items[-1] is None
@@ -113,14 +120,18 @@ class MicroBatcher:
 
 # %% ../nbs/14_serve.ipynb #f248cbb9
 class Service:
-    "A loaded checkpoint: batched predictions, serialised explanations, and its description"
-    def __init__(self, ckpt, max_upload_mb:float=20., max_pixels:int=MAX_PIXELS, max_batch:int=8, draft:bool=True, device=None):
+    "A loaded checkpoint: decoding in a pool, batched predictions, serialised explanations, and its description"
+    def __init__(self, ckpt, max_upload_mb:float=20., max_pixels:int=MAX_PIXELS, max_batch:int=8, draft:bool=True, device=None,
+                 decoders:int=None):   # decoding threads (default: one per core), each with one torch thread
         self.ckpt, self.model = Path(ckpt), load_classifier(ckpt).to(device or 'cpu').eval()
         self.xmodel = copy.deepcopy(self.model)          # explanations hook modules: their own copy, not a second load
         self.max_bytes, self.max_pixels, self.draft = int(max_upload_mb * 1e6), max_pixels, draft
         self.classes, self.sha256 = tuple(self.model.classes), file_digest(self.ckpt, 'sha256')
-        self.batcher = MicroBatcher(self._forward, max_batch)
-        self.explainer = ThreadPoolExecutor(1, thread_name_prefix='xnn-explain')
+        self.transform = build_transforms(self.model.preprocess)
+        threads = torch.get_num_threads()                # the model's threads, before the decoders take one each
+        self.decoder = ThreadPoolExecutor(decoders or os.cpu_count() or 1, 'xnn-decode', torch.set_num_threads, (1,))
+        self.batcher = MicroBatcher(self._forward, max_batch, threads)
+        self.explainer = ThreadPoolExecutor(1, 'xnn-explain', torch.set_num_threads, (threads,))
 
     @torch.inference_mode()
     def _forward(self, xb:torch.Tensor)->torch.Tensor:
@@ -130,7 +141,7 @@ class Service:
         "Model input of an upload; `APIError` for anything unusable"
         if len(data) > self.max_bytes:
             raise APIError(413, 'too_large', f'{name}: upload of {len(data)/1e6:.1f} MB exceeds the {self.max_bytes/1e6:g} MB upload limit')
-        try: return prepare_input(data, self.model, self.max_pixels, self.draft)
+        try: return prepare_input(data, self.model, self.max_pixels, self.draft, self.transform)
         except XrayLoadError as e: raise load_error(XrayLoadError(name, e.reason, e.detail)) from None
 
     def prepare_mask(self, data:bytes, film:bytes, name:str='mask')->torch.Tensor:
@@ -142,11 +153,23 @@ class Service:
         except XrayLoadError as e: raise load_error(XrayLoadError(name, e.reason, e.detail)) from None
         except ValueError as e: raise APIError(422, 'bad_mask', str(e)) from None
 
+    def submit(self, data:bytes, name:str='upload')->Future:
+        "Probabilities of an upload: decoded in the pool, then queued for the batcher; one Future, set by whichever fails or finishes"
+        out = Future()
+        def decode():
+            try: x = self.prepare(data, name)
+            except Exception as e:
+                if out.set_running_or_notify_cancel(): out.set_exception(e)
+                return
+            self.batcher.submit(x, out)
+        self.decoder.submit(decode)
+        return out
+
     def predict(self, x:torch.Tensor)->np.ndarray:
-        "Class probabilities of one input (blocking; routes await the Future instead)"
+        "Class probabilities of one prepared input (blocking; routes await `submit`'s Future instead)"
         return self.batcher.submit(x).result().numpy()
 
-    def close(self): self.batcher.close(); self.explainer.shutdown()
+    def close(self): self.batcher.close(); self.decoder.shutdown(); self.explainer.shutdown()
 
 # %% ../nbs/14_serve.ipynb #75d4ae34
 def check_request(method:str, target:str, classes)->None:
@@ -164,7 +187,8 @@ def run_explanation(svc:Service, x:torch.Tensor, method:str, target:str='predict
     buf = io.BytesIO(); overlay(svc.model.preprocess.to_film(x), a.maps[0], mode, mask=mask).save(buf, 'PNG')
     p = a.probs[0].numpy()
     return dict(png=buf.getvalue(), probabilities=p, label=svc.classes[int(p.argmax())], method=method, target=target, mode=mode,
-                delta=None if a.delta is None else float(a.delta[0]), n_steps=a.n_steps, size=int(x.shape[-1]))
+                delta=None if a.delta is None else float(a.delta[0]), size=int(x.shape[-1]),
+                n_steps=None if a.n_steps is None else int(np.asarray(a.n_steps).reshape(-1)[0]))   # an int, or one per film
 
 # %% ../nbs/14_serve.ipynb #34da90be
 class Health(BaseModel):
@@ -201,9 +225,50 @@ def _prediction(svc:Service, p:np.ndarray)->dict:
     i = int(p.argmax())
     return dict(label=svc.classes[i], probability=float(p[i]), probabilities={c: float(v) for c, v in zip(svc.classes, p)})
 
-async def _read(svc:Service, file:UploadFile)->torch.Tensor:
-    data = await file.read(svc.max_bytes + 1)
-    return await asyncio.to_thread(svc.prepare, data, file.filename or 'upload')
+RAW_TYPES = ('image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/dicom', 'application/octet-stream')
+
+def _is_raw(ctype:str)->bool: return ctype.startswith('image/') or ctype in RAW_TYPES
+
+async def _body(request:Request, limit:int)->bytes:
+    "The raw request body, read no further than `limit` bytes (the service's check then answers 413)"
+    chunks, n = [], 0
+    async for c in request.stream():
+        chunks.append(c); n += len(c)
+        if n >= limit: break
+    return b''.join(chunks)
+
+async def _field(form, key:str, limit:int, required:bool=True)->Optional[tuple]:
+    "(bytes, filename) of the multipart file field `key`"
+    f = form.get(key)
+    if isinstance(f, UploadFile): return await f.read(limit), f.filename or key
+    if required: raise APIError(422, 'bad_request', f'{key}: Field required (a multipart file field named {key!r})')
+    return None
+
+async def _upload(request:Request, svc:Service, filename:Optional[str]=None, mask:bool=False)->tuple:
+    "(film bytes, its name, (mask bytes, name) or None) of a request: a multipart form or a raw image/DICOM body"
+    ctype = request.headers.get('content-type', '').split(';')[0].strip().lower()
+    if _is_raw(ctype): return await _body(request, svc.max_bytes + 1), filename or 'upload', None
+    if ctype == 'multipart/form-data':
+        async with request.form(max_files=2, max_fields=8) as form:
+            film = await _field(form, 'file', svc.max_bytes + 1)
+            return (*film, await _field(form, 'mask', svc.max_bytes + 1, required=False) if mask else None)
+    if ctype in ('', 'application/x-www-form-urlencoded'):
+        raise APIError(422, 'bad_request', 'file: Field required (send the film as the multipart field "file" or as a raw body '
+                                           'with Content-Type image/... or application/dicom)')
+    raise APIError(415, 'bad_content_type', f'Content-Type {ctype} is not accepted: send the film as multipart/form-data (field "file") '
+                                            'or as a raw body with Content-Type image/... or application/dicom')
+
+# %% ../nbs/14_serve.ipynb #3ca9b813
+class SizeLimit:
+    "ASGI middleware: a request whose Content-Length exceeds the upload limit gets its 413 before its body is read"
+    def __init__(self, app, max_bytes:int): self.app, self.max_bytes = app, max_bytes
+    async def __call__(self, scope, receive, send):
+        if scope['type'] == 'http':
+            n = dict(scope['headers']).get(b'content-length', b'')
+            if n.isdigit() and int(n) > self.max_bytes + 65536:     # room for the multipart envelope
+                e = APIError(413, 'too_large', f'request of {int(n)/1e6:.1f} MB exceeds the {self.max_bytes/1e6:g} MB upload limit')
+                return await error_response(e)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 def _handlers(app:FastAPI, svc:Service):
     @app.exception_handler(APIError)
@@ -212,14 +277,8 @@ def _handlers(app:FastAPI, svc:Service):
     async def _invalid(request, e):
         msg = '; '.join(f"{'.'.join(str(l) for l in err['loc'][1:]) or err['loc'][0]}: {err['msg']}" for err in e.errors())
         return error_response(APIError(422, 'bad_request', msg))
-    @app.middleware('http')
-    async def _limit(request:Request, call_next):
-        n = request.headers.get('content-length')
-        if n and n.isdigit() and int(n) > svc.max_bytes + 65536:
-            return error_response(APIError(413, 'too_large', f'request of {int(n)/1e6:.1f} MB exceeds the {svc.max_bytes/1e6:g} MB upload limit'))
-        return await call_next(request)
+    app.add_middleware(SizeLimit, max_bytes=svc.max_bytes)
 
-# %% ../nbs/14_serve.ipynb #3ca9b813
 def create_app(
     ckpt,                      # checkpoint written by xnn_train (xnn or Lightning format)
     max_upload_mb:float=20.,   # larger uploads get a 413
@@ -227,9 +286,10 @@ def create_app(
     max_batch:int=8,           # most /predict requests in one forward pass
     draft:bool=True,           # fast reduced-scale JPEG decoding (≥ 2× the input side)
     device=None,               # default: CPU
+    decoders:int=None,         # decoding threads (default: one per core)
 )->FastAPI:
     "FastAPI app serving `ckpt`: /health, /model, /predict, /explain"
-    svc = Service(ckpt, max_upload_mb, max_pixels, max_batch, draft, device)
+    svc = Service(ckpt, max_upload_mb, max_pixels, max_batch, draft, device, decoders)
     @asynccontextmanager
     async def lifespan(app):
         yield
@@ -242,6 +302,19 @@ def create_app(
     return app
 
 # %% ../nbs/14_serve.ipynb #484f6124
+def _upload_doc(mask:bool=False)->dict:
+    "OpenAPI request body of /predict and /explain: a multipart form, or the film itself as the body"
+    film = {'type': 'string', 'format': 'binary', 'description': 'the X-ray (JPEG, PNG, TIFF, BMP, WEBP or DICOM)'}
+    props = {'file': film, **({'mask': {'type': 'string', 'format': 'binary', 'description':
+             'optional lesion mask of the film (any image, nonzero = lesion): outlined on the overlay'}} if mask else {})}
+    raw = {'schema': {'type': 'string', 'format': 'binary', 'description': 'the X-ray itself as the body (name it with ?filename=)'}}
+    return {'requestBody': {'required': True, 'content': {
+        'multipart/form-data': {'schema': {'type': 'object', 'properties': props, 'required': ['file']}}, **{t: raw for t in RAW_TYPES}}}}
+
+def _json(d:dict)->Response: return Response(json.dumps(d), media_type='application/json')   # the schema's fields, not re-validated
+
+FILENAME = Query(None, description='name of a raw-body upload, used in error messages')
+
 def _routes(app:FastAPI, svc:Service):
     @app.get('/', include_in_schema=False)
     def root(): return RedirectResponse('/docs')
@@ -258,31 +331,30 @@ def _routes(app:FastAPI, svc:Service):
                                                     class_specific=s.class_specific, cost=s.cost, description=s.description)
                                   for s in METHODS.values()])
 
-    @app.post('/predict', response_model=Prediction, responses=ERRORS)
-    async def predict(file:UploadFile=File(..., description='the X-ray (JPEG, PNG, TIFF, BMP, WEBP or DICOM)')):
-        x = await _read(svc, file)
-        return _prediction(svc, (await asyncio.wrap_future(svc.batcher.submit(x))).numpy())
+    @app.post('/predict', response_model=Prediction, responses=ERRORS, openapi_extra=_upload_doc())
+    async def predict(request:Request, filename:Optional[str]=FILENAME):
+        data, name, _ = await _upload(request, svc, filename)
+        return _json(_prediction(svc, (await asyncio.wrap_future(svc.submit(data, name))).numpy()))
 
-    @app.post('/explain', response_model=Explanation, responses={**ERRORS, 200: {'content': {'image/png': {}}, 'description':
-              'the overlay as PNG (headers X-Predicted-Class, X-Predicted-Probability), or JSON with format=json'}})
-    async def explain_route(file:UploadFile=File(..., description='the X-ray (JPEG, PNG, TIFF, BMP, WEBP or DICOM)'),
+    @app.post('/explain', response_model=Explanation, openapi_extra=_upload_doc(mask=True), responses={**ERRORS, 200: {
+              'content': {'image/png': {}}, 'description': 'the overlay as PNG (headers X-Predicted-Class, X-Predicted-Probability), or JSON with format=json'}})
+    async def explain_route(request:Request, filename:Optional[str]=FILENAME,
                             method:str=Query('integrated_gradients', description=f'one of {", ".join(METHODS)}'),
                             target:str=Query('predicted', description="'predicted', a class, 'pneumonia', or a contrast 'A - B'"),
                             format:Literal['png', 'json']='png', mode:Literal['signed', 'positive', 'heat']='signed',
-                            steps:int=Query(32, ge=2, le=512, description='Integrated Gradients steps'),
-                            mask:Optional[UploadFile]=File(None, description='optional lesion mask of the film (any image, nonzero = lesion): outlined on the overlay')):
+                            steps:int=Query(32, ge=2, le=512, description='Integrated Gradients steps')):
         check_request(method, target, svc.classes)
-        data = await file.read(svc.max_bytes + 1)
-        x = await asyncio.to_thread(svc.prepare, data, file.filename or 'upload')
-        m = None if mask is None else await asyncio.to_thread(svc.prepare_mask, await mask.read(svc.max_bytes + 1), data, mask.filename or 'mask')
+        data, name, mask = await _upload(request, svc, filename, mask=True)
+        x = await asyncio.wrap_future(svc.decoder.submit(svc.prepare, data, name))
+        m = None if mask is None else await asyncio.wrap_future(svc.decoder.submit(svc.prepare_mask, mask[0], data, mask[1]))
         r = await asyncio.wrap_future(svc.explainer.submit(run_explanation, svc, x, method, target, steps, mode, m))
         pred = _prediction(svc, r['probabilities'])
         if format == 'png':
             return Response(r['png'], media_type='image/png', headers={
                 'X-Predicted-Class': pred['label'], 'X-Predicted-Probability': f"{pred['probability']:.6f}", 'X-Method': method,
                 'X-Target': target, **({'X-Completeness-Delta': f"{r['delta']:.6g}"} if r['delta'] is not None else {})})
-        return Explanation(**pred, method=method, target=target, mode=mode, size=r['size'], overlay_png=base64.b64encode(r['png']).decode(),
-                           completeness_delta=r['delta'], n_steps=r['n_steps'])
+        return _json(dict(**pred, method=method, target=target, mode=mode, size=r['size'], overlay_png=base64.b64encode(r['png']).decode(),
+                          completeness_delta=r['delta'], n_steps=r['n_steps']))
 
 # %% ../nbs/14_serve.ipynb #58a9ab5c
 def app_from_env()->FastAPI:
