@@ -82,7 +82,7 @@ class MicroBatcher:
     "Run `fn` on stacked batches of queued inputs in one worker thread; `submit` returns a Future per input"
     def __init__(self,
                  fn,                # (B, ...) tensor → (B, ...) tensor
-                 max_batch:int=8,   # most inputs in one call
+                 max_batch:int=4,   # most inputs in one call
                  threads:int=None): # torch threads of the worker (default: the global setting)
         self.fn, self.max_batch, self.threads, self.q, self.sizes = fn, max_batch, threads, queue.Queue(), Counter()
         self.thread = threading.Thread(target=self._run, name='xnn-batcher', daemon=True)
@@ -121,17 +121,17 @@ class MicroBatcher:
 # %% ../nbs/14_serve.ipynb #f248cbb9
 class Service:
     "A loaded checkpoint: decoding in a pool, batched predictions, serialised explanations, and its description"
-    def __init__(self, ckpt, max_upload_mb:float=20., max_pixels:int=MAX_PIXELS, max_batch:int=8, draft:bool=True, device=None,
-                 decoders:int=None):   # decoding threads (default: one per core), each with one torch thread
+    def __init__(self, ckpt, max_upload_mb:float=20., max_pixels:int=MAX_PIXELS, max_batch:int=4, draft:bool=True, device=None,
+                 decoders:int=None):   # decoding threads (default: one per core)
         self.ckpt, self.model = Path(ckpt), load_classifier(ckpt).to(device or 'cpu').eval()
         self.xmodel = copy.deepcopy(self.model)          # explanations hook modules: their own copy, not a second load
         self.max_bytes, self.max_pixels, self.draft = int(max_upload_mb * 1e6), max_pixels, draft
         self.classes, self.sha256 = tuple(self.model.classes), file_digest(self.ckpt, 'sha256')
         self.transform = build_transforms(self.model.preprocess)
-        threads = torch.get_num_threads()                # the model's threads, before the decoders take one each
-        self.decoder = ThreadPoolExecutor(decoders or os.cpu_count() or 1, 'xnn-decode', torch.set_num_threads, (1,))
-        self.batcher = MicroBatcher(self._forward, max_batch, threads)
-        self.explainer = ThreadPoolExecutor(1, 'xnn-explain', torch.set_num_threads, (threads,))
+        self.threads, self.busy, self.lock = torch.get_num_threads(), 0, threading.Lock()   # busy: requests between submit and answer
+        self.decoder = ThreadPoolExecutor(decoders or os.cpu_count() or 1, 'xnn-decode')
+        self.batcher = MicroBatcher(self._forward, max_batch, self.threads)
+        self.explainer = ThreadPoolExecutor(1, 'xnn-explain', torch.set_num_threads, (self.threads,))
 
     @torch.inference_mode()
     def _forward(self, xb:torch.Tensor)->torch.Tensor:
@@ -153,10 +153,14 @@ class Service:
         except XrayLoadError as e: raise load_error(XrayLoadError(name, e.reason, e.detail)) from None
         except ValueError as e: raise APIError(422, 'bad_mask', str(e)) from None
 
+    def _count(self, n:int):
+        with self.lock: self.busy += n
+
     def submit(self, data:bytes, name:str='upload')->Future:
         "Probabilities of an upload: decoded in the pool, then queued for the batcher; one Future, set by whichever fails or finishes"
-        out = Future()
+        out = Future(); self._count(1); out.add_done_callback(lambda f: self._count(-1))
         def decode():
+            torch.set_num_threads(self.threads if self.busy <= 1 else 1)   # alone: all cores; in company: one each
             try: x = self.prepare(data, name)
             except Exception as e:
                 if out.set_running_or_notify_cancel(): out.set_exception(e)
@@ -283,7 +287,7 @@ def create_app(
     ckpt,                      # checkpoint written by xnn_train (xnn or Lightning format)
     max_upload_mb:float=20.,   # larger uploads get a 413
     max_pixels:int=MAX_PIXELS, # decompression-bomb guard (413)
-    max_batch:int=8,           # most /predict requests in one forward pass
+    max_batch:int=4,           # most /predict requests in one forward pass (CPU: more is slower per film)
     draft:bool=True,           # fast reduced-scale JPEG decoding (≥ 2× the input side)
     device=None,               # default: CPU
     decoders:int=None,         # decoding threads (default: one per core)
@@ -361,7 +365,7 @@ def app_from_env()->FastAPI:
     "App factory for `uvicorn --factory xnn.serve:app_from_env` (reads XNN_CKPT, XNN_MAX_UPLOAD_MB, XNN_MAX_BATCH, XNN_THREADS)"
     if 'XNN_CKPT' not in os.environ: raise RuntimeError('set XNN_CKPT to the checkpoint to serve')
     if os.environ.get('XNN_THREADS'): torch.set_num_threads(int(os.environ['XNN_THREADS']))
-    return create_app(os.environ['XNN_CKPT'], float(os.environ.get('XNN_MAX_UPLOAD_MB', 20)), max_batch=int(os.environ.get('XNN_MAX_BATCH', 8)))
+    return create_app(os.environ['XNN_CKPT'], float(os.environ.get('XNN_MAX_UPLOAD_MB', 20)), max_batch=int(os.environ.get('XNN_MAX_BATCH', 4)))
 
 def serve_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser('xnn_serve', description='Serve predictions and attribution overlays of a checkpoint over HTTP')
@@ -371,7 +375,7 @@ def serve_parser()->argparse.ArgumentParser:
     p.add_argument('--workers', type=int, default=1, help='uvicorn worker processes, each with its own model')
     p.add_argument('--threads', type=int, default=None, help='torch threads per worker (default: all cores)')
     p.add_argument('--max-upload-mb', type=float, default=20.)
-    p.add_argument('--max-batch', type=int, default=8, help='most /predict requests in one forward pass')
+    p.add_argument('--max-batch', type=int, default=4, help='most /predict requests in one forward pass')
     p.add_argument('--log-level', default='info', help="uvicorn's log level (--quiet: warning)")
     return add_quiet(p)
 
