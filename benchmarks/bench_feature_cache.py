@@ -7,7 +7,7 @@ writes benchmarks/results/feature_cache.json (`benchmarks/common.py`).
 
     python benchmarks/bench_feature_cache.py [--films 96] [--size 224] [--epochs 3] [--model mobilenet_v2] [--no-save]
 """
-import argparse, logging, shutil, tempfile, time, warnings
+import argparse, shutil, tempfile, time
 from pathlib import Path
 import lightning as L
 from common import add_save_args, save_result
@@ -15,7 +15,7 @@ from xnn.data.loaders import XrayDataModule
 from xnn.data.synthetic import SynthConfig, synthesize
 from xnn.data.wrangle import wrangle
 from xnn.models import create_model, freeze
-from xnn.train import FeatureDataModule, XrayClassifier
+from xnn.train import FeatureDataModule, XrayClassifier, quiet_lightning
 
 class EpochTimer(L.Callback):
     def __init__(self): self.times = []
@@ -26,10 +26,11 @@ def run(dm, model_name, epochs, cached):
     L.seed_everything(0, verbose=False)
     m = create_model(model_name); freeze(m, 'feature_extraction')
     timer = EpochTimer()
-    tr = L.Trainer(accelerator='cpu', max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                   enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer])
-    start = time.perf_counter()
-    tr.fit(XrayClassifier(m, scheduler='none'), FeatureDataModule(dm, m) if cached else dm)
+    with quiet_lightning():   # no banners or tips; any other warning shows
+        tr = L.Trainer(accelerator='cpu', max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                       enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer])
+        start = time.perf_counter()
+        tr.fit(XrayClassifier(m, scheduler='none'), FeatureDataModule(dm, m) if cached else dm)
     return timer.times, time.perf_counter() - start
 
 def main():
@@ -37,7 +38,6 @@ def main():
     ap.add_argument('--films', type=int, default=96); ap.add_argument('--size', type=int, default=224)
     ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--model', default='mobilenet_v2')
     a = add_save_args(ap).parse_args()
-    logging.getLogger('lightning').setLevel(logging.ERROR); warnings.filterwarnings('ignore')
     tmp = Path(tempfile.mkdtemp(prefix='xnn-bench-'))
     try:
         synthesize(tmp / 'synth', SynthConfig(patients=a.films // 2, size=a.size, seed=0))

@@ -6,7 +6,8 @@ none), everything else at its default (occlusion: a 28-px window every 14 px at 
 Score-CAM and Ablation-CAM one evaluation per channel of the CAM layer), target 'predicted', the blurred baseline.
 Model evaluations are the films the model's forward pass sees (`xnn.trust.count_evaluations`), the prediction `explain`
 makes first included. Each method runs on one film first (a warm-up) and, if that took less than `--max-seconds`, is
-timed on a batch of as many films as fit in that time (at most `--films`); a slower method is timed on that one film.
+timed on a batch of as many films as fit in that time (at most `--films`), the best of up to three such calls within
+`--max-seconds`; a slower method is timed on that one film.
 
 Baseline: a plain forward pass over the same films (a prediction, one model evaluation per film: the hardware's rate).
 Each method's time is also given in forward passes. Random MobileNetV2 weights with BatchNorm statistics set on the
@@ -48,11 +49,14 @@ def timed_call(model, x, method:str)->tuple:
         explain(model, x, method, seed=0, **METHODS[method].fast)
         return time.perf_counter() - start, n.films
 
-def measure(model, x, method:str, max_seconds:float)->dict:
-    "One film first (it warms up: imports, allocations); if that took less than `max_seconds`, the timed call is a batch of as many films as fit"
+def measure(model, x, method:str, max_seconds:float, repeats:int=3)->dict:
+    "One film first (a warm-up: imports, allocations); if it took less than `max_seconds`, the best of up to `repeats` calls on as many films as fit"
     t, n = timed_call(model, x[:1], method)
     k = max(1, min(len(x), int(max_seconds // t)))
-    if t < max_seconds: t, n = timed_call(model, x[:k], method)
+    if t < max_seconds:
+        runs = [timed_call(model, x[:k], method)]
+        while len(runs) < repeats and sum(r[0] for r in runs) + runs[-1][0] <= max_seconds: runs.append(timed_call(model, x[:k], method))
+        t, n = min(runs)          # the least disturbed call (the machine may be shared)
     spec = METHODS[method]
     return dict(method=method, kind=spec.kind, options=dict(spec.fast), cost_words=spec.cost, evaluations_per_film=n / k,
                 films_timed=k, seconds=t, films_per_s=k / t)
