@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, base64, copy, io, json, os, queue, sys, threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Literal, Optional
 import numpy as np, torch
@@ -30,9 +30,9 @@ except ImportError as e:
 
 # %% auto #0
 __all__ = ['STATUS', 'ERRORS', 'RAW_TYPES', 'FILENAME', 'prepare_input', 'prepare_mask', 'APIError', 'load_error',
-           'error_response', 'MicroBatcher', 'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo',
-           'ModelInfo', 'Prediction', 'Explanation', 'ErrorBody', 'SizeLimit', 'create_app', 'app_from_env',
-           'serve_parser', 'xnn_serve']
+           'error_response', 'MicroBatcher', 'torch_threads', 'Service', 'check_request', 'run_explanation', 'Health',
+           'MethodInfo', 'ModelInfo', 'Prediction', 'Explanation', 'ErrorBody', 'SizeLimit', 'create_app',
+           'app_from_env', 'serve_parser', 'xnn_serve']
 
 # %% ../nbs/14_serve.ipynb #dff0c568
 def prepare_input(
@@ -119,17 +119,25 @@ class MicroBatcher:
         self.q.put(None); self.thread.join(30)
 
 # %% ../nbs/14_serve.ipynb #f248cbb9
+@contextmanager
+def torch_threads(n:int):
+    "Run a block with `n` torch threads in the calling thread; yields the count it restores afterwards"
+    old = torch.get_num_threads(); torch.set_num_threads(n)
+    try: yield old
+    finally: torch.set_num_threads(old)
+
 class Service:
     "A loaded checkpoint: decoding in a pool, batched predictions, serialised explanations, and its description"
     def __init__(self, ckpt, max_upload_mb:float=20., max_pixels:int=MAX_PIXELS, max_batch:int=4, draft:bool=True, device=None,
                  decoders:int=None):   # decoding threads (default: one per core)
-        self.ckpt, self.model = Path(ckpt), load_classifier(ckpt).to(device or 'cpu').eval()
-        self.xmodel = copy.deepcopy(self.model)          # explanations hook modules: their own copy, not a second load
+        with torch_threads(1) as threads:                # loading must not leave an OpenMP team in this thread: the batcher's is the only one
+            self.ckpt, self.model = Path(ckpt), load_classifier(ckpt).to(device or 'cpu').eval()
+            self.xmodel = copy.deepcopy(self.model)      # explanations hook modules: their own copy, not a second load
         self.max_bytes, self.max_pixels, self.draft = int(max_upload_mb * 1e6), max_pixels, draft
         self.classes, self.sha256 = tuple(self.model.classes), file_digest(self.ckpt, 'sha256')
         self.transform = build_transforms(self.model.preprocess)
-        self.threads, self.busy, self.lock = torch.get_num_threads(), 0, threading.Lock()   # busy: requests between submit and answer
-        self.decoder = ThreadPoolExecutor(decoders or os.cpu_count() or 1, 'xnn-decode')
+        self.threads = threads                           # the batcher's and the explainer's; each decoder has one
+        self.decoder = ThreadPoolExecutor(decoders or os.cpu_count() or 1, 'xnn-decode', torch.set_num_threads, (1,))
         self.batcher = MicroBatcher(self._forward, max_batch, self.threads)
         self.explainer = ThreadPoolExecutor(1, 'xnn-explain', torch.set_num_threads, (self.threads,))
 
@@ -153,14 +161,10 @@ class Service:
         except XrayLoadError as e: raise load_error(XrayLoadError(name, e.reason, e.detail)) from None
         except ValueError as e: raise APIError(422, 'bad_mask', str(e)) from None
 
-    def _count(self, n:int):
-        with self.lock: self.busy += n
-
     def submit(self, data:bytes, name:str='upload')->Future:
         "Probabilities of an upload: decoded in the pool, then queued for the batcher; one Future, set by whichever fails or finishes"
-        out = Future(); self._count(1); out.add_done_callback(lambda f: self._count(-1))
+        out = Future()
         def decode():
-            torch.set_num_threads(self.threads if self.busy <= 1 else 1)   # alone: all cores; in company: one each
             try: x = self.prepare(data, name)
             except Exception as e:
                 if out.set_running_or_notify_cancel(): out.set_exception(e)
