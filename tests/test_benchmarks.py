@@ -93,6 +93,9 @@ def test_tables_from_whatever_results_exist(tmp_path):
     assert list(t.index) == ['loading 0', 'loading 1', 'serve 0', 'pipeline 0'] and (t.measured == '2025-01-02, Some CPU (2 cores, no GPU)').all()
     md = benchmark_markdown(tmp_path)
     assert '| decode ' in md and 'What each method costs' not in md      # pipeline's stages shown; no methods.json, no cost table
+    per_size = _result('pipeline', stages={'wrangle': dict(films=[600, 2000], wall_s=[1.5, 4.25], exponent=None)})
+    (tmp_path / 'pipeline.json').write_text(json.dumps(per_size))
+    assert '| wrangle | 600 / 2000 | 1.5 / 4.25 | —  ' in benchmark_markdown(tmp_path)      # a figure per size, joined; none shown as —
     (tmp_path / 'broken.json').write_text('{')
     with pytest.raises(ValueError, match='broken.json is not valid JSON'): read_results(tmp_path)
 

@@ -50,11 +50,13 @@ def method_cost_table(d:dict)->pd.DataFrame:
     return pd.DataFrame(rows, index=[f"`{m['method']}`" for m in f['methods']])
 
 def stages_table(d:dict)->pd.DataFrame:
-    "`figures['stages']` of a result (a list of records, or a mapping of stage → figures or → one figure) as a table"
+    "`figures['stages']` of a result (a list of records, or a mapping of stage → figures or → one figure) as a table; lists (a figure per size) joined by ' / '"
     st = d['figures']['stages']
-    if isinstance(st, list): return pd.DataFrame(st).set_index(pd.DataFrame(st).columns[0])
-    if all(isinstance(v, dict) for v in st.values()): return pd.DataFrame.from_dict(st, orient='index')
-    return pd.DataFrame({'value': st})
+    if isinstance(st, list): t = pd.DataFrame(st).set_index(pd.DataFrame(st).columns[0])
+    elif all(isinstance(v, dict) for v in st.values()): t = pd.DataFrame.from_dict(st, orient='index')
+    else: t = pd.DataFrame({'value': st})
+    t = t.map(lambda v: ' / '.join(f'{e:g}' if isinstance(e, float) else str(e) for e in v) if isinstance(v, list) else v)   # one figure per size
+    return t.astype(object).where(t.notna(), '—')
 
 def _md(df:pd.DataFrame, index_name:str)->str:
     from xnn.report import markdown_table
