@@ -1,10 +1,10 @@
-"""The benchmarks' bookkeeping: each attribution method's cost in words agrees with the model evaluations counted at the options the
-API uses; `bench_methods.py` runs and writes its result file; the README's benchmark tables are the result files' (a stale README fails)."""
-import inspect, json, subprocess, sys
+"""The benchmarks' bookkeeping: each attribution method's registered cost (`method_cost`, what `/model`
+reports) equals the model evaluations counted at the options the API uses; `bench_methods.py` runs and writes its result file; the README's benchmark tables are the result files' (a stale README fails)."""
+import json, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from xnn.data.loaders import Preprocess
-from xnn.explain import METHODS, explain
+from xnn.explain import METHODS, explain, method_cost, occlusion_grid
 from xnn.models import cam_shape, create_model
 from xnn.trust import count_evaluations
 
@@ -12,38 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
 from make_readme import benchmark_markdown, method_cost_table, read_results, results_table   # noqa: E402
 
-def occlusion_positions(h:int, window=None, stride=None)->int:
-    "Window positions of `occlusion` on an h × h film, with its own defaults (a window of h/8, moved by half a window)"
-    window = window or max(4, h // 8); stride = stride or max(2, window // 2)
-    return ((h - window) // stride + 1) ** 2
-
-# method: (the registry's cost in words, model evaluations per film besides the prediction `explain` makes first,
-#          from the options `o` (the function's defaults, then `MethodSpec.fast`), the film's side `h` and the CAM layer's channels `c`)
-COST = {
-    'integrated_gradients': ('n_steps forward+backward', lambda o, h, c: o['n_steps'] + 2),   # + f(x) and f(baseline): the completeness gap
-    'saliency': ('1', lambda o, h, c: 1),
-    'smoothgrad': ('nt_samples', lambda o, h, c: o['nt_samples']),
-    'gradient_shap': ('n_samples', lambda o, h, c: o['n_samples']),
-    'deeplift': ('1', lambda o, h, c: 2),                    # one pass of the film and its baseline together
-    'input_x_gradient': ('1', lambda o, h, c: 1),
-    'guided_backprop': ('1', lambda o, h, c: 1),
-    **{m: ('1 forward+backward', lambda o, h, c: 1) for m in ('gradcam', 'gradcam_pp', 'hirescam', 'xgradcam', 'layercam')},
-    'eigencam': ('1 forward', lambda o, h, c: 1),
-    'scorecam': ('channels of the layer (one forward per channel)', lambda o, h, c: c + 1),       # + the pass that records the activations
-    'ablationcam': ('channels of the layer (one forward per channel)', lambda o, h, c: c + 2),    # + that pass and the unablated score
-    'guided_gradcam': ('2 forward+backward', lambda o, h, c: 2),
-    'occlusion': ('(H/stride)·(W/stride)', lambda o, h, c: occlusion_positions(h, o['window'], o['stride']) + 1),   # + the unoccluded film
-    'feature_ablation': ('cells²', lambda o, h, c: o['cells'] ** 2 + 1),                        # + the unablated film
-    'lime': ('n_samples', lambda o, h, c: o['n_samples']),
-}
-
-def options(method:str)->dict:
-    "The options a method runs with in the API and `xnn_explain`: its function's defaults, overridden by `MethodSpec.fast`"
-    spec = METHODS[method]
-    return {k: p.default for k, p in inspect.signature(spec.fn).parameters.items() if p.default is not inspect.Parameter.empty} | spec.fast
-
-def test_every_method_has_a_cost_entry():
-    assert set(COST) == set(METHODS), 'add the new method to COST: its cost in words and its evaluations per film'
+def test_every_method_states_its_cost():
+    for name, spec in METHODS.items():
+        assert spec.cost and spec.evaluations is not None, f'{name}: register its cost in words and its evaluations per film'
 
 @pytest.fixture(scope='module')
 def small():
@@ -53,17 +24,21 @@ def small():
     return m, x[:2], cam_shape(m, x[:1])[1]
 
 @pytest.mark.parametrize('method', list(METHODS))
-def test_cost_words_match_counted_evaluations(small, method):
+def test_registered_cost_matches_counted_evaluations(small, method):
+    "The registry's formula (what `/model` and the cost table report) against the evaluations counted on a real call"
     m, x, channels = small
-    words, extra = COST[method]
-    assert METHODS[method].cost == words, f'{method}: the registry says {METHODS[method].cost!r}; update COST with the evaluations it means'
     def count(films):
         with count_evaluations(m) as n: explain(m, x[:films], method, seed=0, **METHODS[method].fast)
         return n.films
     one, two = count(1), count(2)
     per_film = two - one                       # what one more film costs; a call may add a fixed probe (IG sizes its passes on one film)
-    assert per_film == 1 + extra(options(method), x.shape[-1], channels)
+    assert per_film == method_cost(method, x.shape[-1], channels), f'{method}: {METHODS[method].cost!r} is not what it costs'
     assert 0 <= one - per_film <= 1, f'{method}: a call costs {one - per_film} evaluations besides its films'
+
+def test_method_cost_of_film_dependent_options():
+    assert method_cost('integrated_gradients', 224, n_steps='auto') is None          # chosen per film
+    assert method_cost('scorecam', 224) is None                                      # needs the layer's channels
+    assert method_cost('occlusion', 224, window=32, stride=16) == 1 + occlusion_grid(224, 32, 16)[2] + 1 == 171
 
 def test_bench_methods_writes_its_result(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'benchmarks/bench_methods.py'), '--films', '2', '--size', '32', '--model', 'small_cnn',
@@ -75,7 +50,7 @@ def test_bench_methods_writes_its_result(tmp_path):
     f = doc['figures']
     assert doc['name'] == 'methods' and len(doc['rows']) == 1 and f['split_films'] == 10
     assert [m['method'] for m in f['methods']] == ['saliency', 'occlusion']
-    assert [m['evaluations_per_film'] for m in f['methods']] == [2, 1 + occlusion_positions(32) + 1]
+    assert [m['evaluations_per_film'] for m in f['methods']] == [method_cost('saliency', 32), method_cost('occlusion', 32)]
     assert all(m['films_per_s'] > 0 and m['projected_split_s'] == pytest.approx(10 / m['films_per_s']) for m in f['methods'])
     t = method_cost_table(doc)
     assert list(t.index) == ['`saliency`', '`occlusion`'] and '10-film split' in t

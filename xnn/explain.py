@@ -4,10 +4,10 @@
 
 # %% ../nbs/09_explain.ipynb #896036da
 from __future__ import annotations
-import warnings
+import inspect, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Optional
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from fastcore.basics import patch
@@ -18,12 +18,13 @@ from .metrics import probabilities
 
 # %% auto #0
 __all__ = ['GROUPS', 'BASELINES', 'METHODS', 'REFERENCES', 'IG_MEMORY_MB', 'OUTLINE', 'ContrastiveScore', 'Target', 'FilmTarget',
-           'gaussian_blur', 'make_baseline', 'MethodSpec', 'register_method', 'get_method', 'activation_bytes',
-           'default_internal_batch', 'score_gap', 'completeness_gap', 'integrated_gradients', 'saliency', 'smoothgrad',
-           'gradient_shap', 'deeplift', 'input_x_gradient', 'guided_backprop', 'resolve_layer', 'pgc_cam', 'gradcam',
-           'gradcam_pp', 'hirescam', 'xgradcam', 'layercam', 'eigencam', 'scorecam', 'ablationcam', 'guided_gradcam',
-           'superpixels', 'occlusion', 'feature_ablation', 'lime', 'edge', 'Attribution', 'seeded', 'input_channels',
-           'explain', 'ig_auto', 'outline', 'overlay', 'colour_bar', 'plot_methods']
+           'gaussian_blur', 'make_baseline', 'MethodSpec', 'register_method', 'get_method', 'method_options',
+           'method_cost', 'activation_bytes', 'default_internal_batch', 'score_gap', 'completeness_gap',
+           'integrated_gradients', 'saliency', 'smoothgrad', 'gradient_shap', 'deeplift', 'input_x_gradient',
+           'guided_backprop', 'resolve_layer', 'pgc_cam', 'gradcam', 'gradcam_pp', 'hirescam', 'xgradcam', 'layercam',
+           'eigencam', 'scorecam', 'ablationcam', 'guided_gradcam', 'superpixels', 'occlusion_grid', 'occlusion',
+           'feature_ablation', 'lime', 'edge', 'Attribution', 'seeded', 'input_channels', 'explain', 'ig_auto',
+           'outline', 'overlay', 'colour_bar', 'plot_methods']
 
 # %% ../nbs/09_explain.ipynb #8a826d7b
 GROUPS = {'pneumonia': ('bacteria', 'virus')}
@@ -190,19 +191,20 @@ class MethodSpec:
     description:str=''
     fast:dict=field(default_factory=dict)   # options of whole-split runs, sanity checks and the API
     class_specific:bool=True    # False: the map does not depend on the target (Eigen-CAM): the class-sensitivity check fails by design
+    evaluations:Callable=None   # (options, side, channels) -> model evaluations per film besides the prediction; None: depends on the film
     @property
     def needs_baseline(self)->bool: return self.baseline is not None
 
 METHODS, REFERENCES = {}, {}
 
 def register_method(name:str, kind:str, *, baseline:str=None, cost:str='', needs_layer:bool=False, description:str='', fast:dict=None,
-                    class_specific:bool=True):
+                    class_specific:bool=True, evaluations:Callable=None):
     "Decorator adding an attribution function to `METHODS` (kind 'reference': to `REFERENCES`)"
     reg = REFERENCES if kind == 'reference' else METHODS
     def deco(fn):
         if name in METHODS or name in REFERENCES: raise ValueError(f'attribution method {name!r} is already registered')
         reg[name] = MethodSpec(name, fn, kind, baseline, cost, needs_layer, description or (fn.__doc__ or '').strip(),
-                               dict(fast or {}), class_specific)
+                               dict(fast or {}), class_specific, evaluations)
         return fn
     return deco
 
@@ -211,6 +213,20 @@ def get_method(name:str)->MethodSpec:
     spec = METHODS.get(name) or REFERENCES.get(name)
     if spec is None: raise ValueError(f'unknown attribution method {name!r}: choose from {", ".join(METHODS)}')
     return spec
+
+def method_options(name:str, **options)->dict:
+    "The options a method runs with: its function's defaults, then `MethodSpec.fast` (what `xnn_explain` and the API use), then `options`"
+    spec = get_method(name)
+    defaults = {k: p.default for k, p in inspect.signature(spec.fn).parameters.items() if p.default is not inspect.Parameter.empty}
+    return defaults | spec.fast | options
+
+def method_cost(name:str, size:int, channels:int=None, **options)->Optional[int]:
+    "Model evaluations per film of a method on `size`-px films, the prediction included (None if it depends on the film, e.g. IG's n_steps='auto')"
+    spec = get_method(name)
+    if spec.evaluations is None: return None
+    if spec.needs_layer and channels is None and 'channels' in spec.cost: return None
+    n = spec.evaluations(method_options(name, **options), size, channels)
+    return None if n is None else 1 + int(n)
 
 # %% ../nbs/09_explain.ipynb #b7186853
 @contextmanager
@@ -259,7 +275,8 @@ def completeness_gap(attr:torch.Tensor, gap:torch.Tensor)->torch.Tensor:
     "(B,) signed Σ attribution − (f(x) − f(baseline)): zero for exact IG (Sundararajan et al. 2017, 'completeness')"
     return attr.flatten(1).sum(1) - gap.to(attr)
 
-@register_method('integrated_gradients', 'gradient', baseline='single', cost='n_steps forward+backward', fast=dict(n_steps=32),
+@register_method('integrated_gradients', 'gradient', baseline='single', cost='n_steps + 2 (f(x) and f(baseline) for the completeness gap)', fast=dict(n_steps=32),
+                 evaluations=lambda o, h, c: None if o['n_steps'] == 'auto' else o['n_steps'] + 2,
                  description='Integrated Gradients (Sundararajan et al. 2017), Gauss-Legendre steps; n_steps="auto": per film, nested grids to a completeness tolerance')
 def integrated_gradients(model, x, target, baseline=None, n_steps=32, internal_batch_size=None, **auto):
     if n_steps == 'auto': return ig_auto(model, x, target, baseline, internal_batch_size=internal_batch_size, **auto)
@@ -268,35 +285,35 @@ def integrated_gradients(model, x, target, baseline=None, n_steps=32, internal_b
     delta = completeness_gap(attr.detach(), score_gap(model, x, target, baseline))
     return attr, dict(delta=delta.abs().float().cpu(), n_steps=torch.full((len(x),), n_steps))
 
-@register_method('saliency', 'gradient', cost='1', description='Absolute input gradient (Simonyan et al. 2014)')
+@register_method('saliency', 'gradient', cost='1', evaluations=lambda o, h, c: 1, description='Absolute input gradient (Simonyan et al. 2014)')
 def saliency(model, x, target):
     fwd, t = target.captum(model)
     return Saliency(fwd).attribute(x, target=t, abs=True)
 
-@register_method('smoothgrad', 'gradient', cost='nt_samples', fast=dict(nt_samples=16),
+@register_method('smoothgrad', 'gradient', cost='nt_samples', fast=dict(nt_samples=16), evaluations=lambda o, h, c: o['nt_samples'],
                  description='SmoothGrad: gradients averaged over noisy copies (Smilkov et al. 2017)')
 def smoothgrad(model, x, target, nt_samples=16, stdevs=0.15, nt_samples_batch_size=None):
     fwd, t = target.captum(model)
     return NoiseTunnel(Saliency(fwd)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, stdevs=stdevs, target=t,
                                                 nt_samples_batch_size=nt_samples_batch_size, abs=False)
 
-@register_method('gradient_shap', 'gradient', baseline='distribution', cost='n_samples', fast=dict(n_samples=16),
+@register_method('gradient_shap', 'gradient', baseline='distribution', cost='n_samples', fast=dict(n_samples=16), evaluations=lambda o, h, c: o['n_samples'],
                  description='GradientSHAP: expected gradients from noisy baselines (Lundberg & Lee 2017)')
 def gradient_shap(model, x, target, baseline=None, n_samples=16, stdevs=0.1):
     fwd, t = target.captum(model)
     return GradientShap(fwd).attribute(x, baselines=baseline, n_samples=n_samples, stdevs=stdevs, target=t)
 
-@register_method('deeplift', 'gradient', baseline='single', cost='1', description='DeepLift rescale rule (Shrikumar et al. 2017)')
+@register_method('deeplift', 'gradient', baseline='single', cost='2 (the film and its baseline in one pass)', evaluations=lambda o, h, c: 2, description='DeepLift rescale rule (Shrikumar et al. 2017)')
 def deeplift(model, x, target, baseline=None):
     fwd, t = target.captum(model)
     with _quiet_hooks(): return DeepLift(fwd).attribute(x, baseline, target=t)
 
-@register_method('input_x_gradient', 'gradient', cost='1', description='Input × gradient')
+@register_method('input_x_gradient', 'gradient', cost='1', evaluations=lambda o, h, c: 1, description='Input × gradient')
 def input_x_gradient(model, x, target):
     fwd, t = target.captum(model)
     return InputXGradient(fwd).attribute(x, target=t)
 
-@register_method('guided_backprop', 'gradient', cost='1', description='Guided backpropagation (Springenberg et al. 2015)')
+@register_method('guided_backprop', 'gradient', cost='1', evaluations=lambda o, h, c: 1, description='Guided backpropagation (Springenberg et al. 2015)')
 def guided_backprop(model, x, target):
     fwd, t = target.captum(model)
     with _quiet_hooks(): return GuidedBackprop(fwd).attribute(x, target=t)
@@ -402,8 +419,8 @@ def _ablation_layer(model):
     from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerVit
     return AblationLayerVit() if getattr(model, 'cam_reshape', None) is not None else AblationLayer()
 
-_g = dict(needs_layer=True, cost='1 forward+backward')
-_pert = dict(needs_layer=True, cost="channels of the layer (one forward per channel)")
+_g = dict(needs_layer=True, cost='1 forward+backward', evaluations=lambda o, h, c: 1)
+_pert = dict(needs_layer=True, cost="channels of the layer + 1 (one forward per channel, one that records the activations)", evaluations=lambda o, h, c: c + 1)
 
 @register_method('gradcam', 'layer', **_g, description='Grad-CAM: channels weighted by their mean gradient (Selvaraju et al. 2017)')
 def gradcam(model, x, target, layer=None, score='logit'): return pgc_cam('GradCAM', model, x, target, layer, score)
@@ -420,7 +437,7 @@ def xgradcam(model, x, target, layer=None, score='logit'): return pgc_cam('XGrad
 @register_method('layercam', 'layer', **_g, description='LayerCAM: positive gradient × activation per position, for finer layers too (Jiang et al. 2021)')
 def layercam(model, x, target, layer=None, score='logit'): return pgc_cam('LayerCAM', model, x, target, layer, score)
 
-@register_method('eigencam', 'layer', needs_layer=True, cost='1 forward', class_specific=False,
+@register_method('eigencam', 'layer', needs_layer=True, cost='1 forward', evaluations=lambda o, h, c: 1, class_specific=False,
                  description="Eigen-CAM: the activations' first principal component — class-agnostic, the same map for every target (Muhammad & Yeasin 2020)")
 def eigencam(model, x, target, layer=None, score='logit'): return pgc_cam('EigenCAM', model, x, target, layer, score)
 
@@ -428,11 +445,11 @@ def eigencam(model, x, target, layer=None, score='logit'): return pgc_cam('Eigen
 def scorecam(model, x, target, layer=None, score='logit', batch_size=None):
     return pgc_cam('ScoreCAM', model, x, target, layer, score, films=1, attrs=dict(batch_size=batch_size or _cam_batch(x)))
 
-@register_method('ablationcam', 'layer', **_pert, description='Ablation-CAM: gradient-free, the relative score drop when each channel is zeroed (Desai & Ramaswamy 2020)')
+@register_method('ablationcam', 'layer', **(_pert | dict(cost='channels of the layer + 2 (as Score-CAM, and the unablated score)', evaluations=lambda o, h, c: c + 2)), description='Ablation-CAM: gradient-free, the relative score drop when each channel is zeroed (Desai & Ramaswamy 2020)')
 def ablationcam(model, x, target, layer=None, score='probability', batch_size=None):
     return pgc_cam('AblationCAM', model, x, target, layer, score, ablation_layer=_ablation_layer(model), batch_size=batch_size or _cam_batch(x))
 
-@register_method('guided_gradcam', 'layer', needs_layer=True, cost='2 forward+backward', description='Guided backprop × Grad-CAM (Selvaraju et al. 2017)')
+@register_method('guided_gradcam', 'layer', needs_layer=True, cost='2 forward+backward', evaluations=lambda o, h, c: 2, description='Guided backprop × Grad-CAM (Selvaraju et al. 2017)')
 def guided_gradcam(model, x, target, layer=None):
     cam, extras = gradcam(model, x, target, layer)
     return guided_backprop(model, x, target) * cam, extras
@@ -450,20 +467,26 @@ def superpixels(x:torch.Tensor, n_segments:int=40, compactness:float=0.1)->torch
     segs = [slic((a - a.min()) / (np.ptp(a) + 1e-8), n_segments=n_segments, compactness=compactness, channel_axis=None, start_label=0) for a in g]
     return torch.from_numpy(np.stack(segs))[:, None].long().to(x.device)
 
-@register_method('occlusion', 'perturbation', baseline='single', cost='(H/stride)·(W/stride)', description='Occlusion with the baseline (Zeiler & Fergus 2014)')
+def occlusion_grid(h:int, window:int=None, stride:int=None)->tuple:
+    "(window, stride, positions) of `occlusion` on an h × h film: by default a window of h/8 moved by half a window"
+    window = window or max(4, h // 8); stride = stride or max(2, window // 2)
+    return window, stride, ((h - window) // stride + 1) ** 2
+
+@register_method('occlusion', 'perturbation', baseline='single', cost='((H − window)/stride + 1)² + 1 (the unoccluded film)',
+                 evaluations=lambda o, h, c: occlusion_grid(h, o['window'], o['stride'])[2] + 1, description='Occlusion with the baseline (Zeiler & Fergus 2014)')
 def occlusion(model, x, target, baseline=None, window=None, stride=None, perturbations_per_eval=32):
-    h = x.shape[-1]; window = window or max(4, h // 8); stride = stride or max(2, window // 2)
+    window, stride, _ = occlusion_grid(x.shape[-1], window, stride)
     fwd, t = target.captum(model)
     return Occlusion(fwd).attribute(x, sliding_window_shapes=(x.shape[1], window, window), strides=(x.shape[1], stride, stride),
                                     baselines=baseline, target=t, perturbations_per_eval=perturbations_per_eval)
 
-@register_method('feature_ablation', 'perturbation', baseline='single', cost='cells²', description='Ablation of grid cells to the baseline')
+@register_method('feature_ablation', 'perturbation', baseline='single', cost='cells² + 1 (the unablated film)', evaluations=lambda o, h, c: o['cells'] ** 2 + 1, description='Ablation of grid cells to the baseline')
 def feature_ablation(model, x, target, baseline=None, cells=8, perturbations_per_eval=32):
     mask = _grid_mask(x.shape[-2], x.shape[-1], cells, x.device).expand(x.shape[0], 1, -1, -1)
     fwd, t = target.captum(model)
     return FeatureAblation(fwd).attribute(x, baselines=baseline, target=t, feature_mask=mask, perturbations_per_eval=perturbations_per_eval)
 
-@register_method('lime', 'perturbation', baseline='single', cost='n_samples', fast=dict(n_samples=96),
+@register_method('lime', 'perturbation', baseline='single', cost='n_samples', fast=dict(n_samples=96), evaluations=lambda o, h, c: o['n_samples'],
                  description='LIME on SLIC superpixels (Ribeiro et al. 2016)')
 def lime(model, x, target, baseline=None, n_samples=64, n_segments=40, perturbations_per_eval=16):
     masks, out = superpixels(x, n_segments), []
