@@ -20,8 +20,8 @@ from .train import load_classifier, quiet_lightning
 from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, road, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
-__all__ = ['METRIC_COLUMNS', 'REFERENCE_MAPS', 'ExplainModule', 'explain_split', 'run_sanity', 'sanity_table', 'sanity_html',
-           'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
+__all__ = ['METRIC_COLUMNS', 'IG_MAX_STEPS', 'REFERENCE_MAPS', 'ExplainModule', 'ig_options', 'explain_split', 'run_sanity',
+           'sanity_table', 'sanity_html', 'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #bd459d65
 def _film_chance(model, x, target, masks, seeds, **kw)->dict:
@@ -63,10 +63,13 @@ class ExplainModule(L.LightningModule):
             self._save(att, x, batch['path'], batch['mask'])
             rows += [dict(path=path, label=self.model.classes[int(batch['label'][j])], predicted=att.predicted[j], probability=float(att.probs[j].max()),
                           method=meth, **{k: v[j] for k, v in (scores | chance).items()},
+                          ig_steps=None if att.n_steps is None else int(att.n_steps[j]),
                           **{f'p_{c}': float(p) for c, p in zip(self.model.classes, att.probs[j])}) for j, path in enumerate(batch['path'])]
         return rows
 
 # %% ../nbs/11_report.ipynb #e905f6c2
+IG_MAX_STEPS = 128   # gradients a film may get at most in a whole-split run (the residual completeness gap is reported)
+
 def _dataset(model, data, split, limit):
     ds = XrayDataset(read_annotations(data), split, build_transforms(model.preprocess), with_mask=True, root=data)
     return Subset(ds, range(min(limit, len(ds)))) if limit else ds
@@ -81,6 +84,12 @@ def _check_methods(methods):
     bad = [m for m in methods if m not in METHODS]
     if bad: raise ValueError(f'unknown attribution method {bad[0]!r}: choose from {", ".join(METHODS)}')
 
+def ig_options(steps='auto', tol:float=0.02, max_steps:int=IG_MAX_STEPS)->dict:
+    "IG's options in a whole-split run: per film to a tolerance, capped (the residual gap is in `ig_delta`), or fixed Gauss-Legendre steps"
+    if steps == 'auto': return dict(n_steps='auto', tol=tol, atol=1e-4, max_steps=max_steps, reduce='all')
+    if int(steps) < 2: raise ValueError(f'IG steps must be "auto" or an integer ≥ 2, not {steps!r}')
+    return dict(n_steps=int(steps))
+
 def explain_split(
     ckpt,                        # checkpoint to explain
     data,                        # folder written by xnn_wrangle
@@ -91,6 +100,8 @@ def explain_split(
     limit:int=None,              # explain only the first N films
     target='predicted', baseline='blurred',
     batch_size:int=8, steps:int=16,   # deletion/insertion steps
+    ig_steps='auto',             # IG's gradients per film: 'auto' (to `ig_tol`, on nested grids) or a fixed number of Gauss-Legendre steps
+    ig_tol:float=0.02,           # 'auto': each film's completeness gap within this share of |f(x) − f(baseline)|
     accelerator:str='auto', devices=1,
     sanity_images:int=8,         # films for the sanity battery
     road_films:int=24,           # ROAD for about N films, evenly spaced (costly: a sparse solve per film and percentile); -1: all, 0: none
@@ -110,9 +121,10 @@ def explain_split(
         trainer = L.Trainer(accelerator=accelerator, devices=devices, inference_mode=False, logger=False, enable_progress_bar=progress,
                             enable_model_summary=False, callbacks=[TQDMProgressBar()] if progress else None)
         run = (ExplanationRun.create(out, force, model.preprocess, checkpoint=str(ckpt), checkpoint_sha256=sha, data=str(data), split=split,
-                                     methods=list(methods), target=str(target), baseline=baseline, films=len(ds))
+                                     methods=list(methods), target=str(target), baseline=baseline, films=len(ds),
+                                     ig=ig_options(ig_steps, ig_tol) if 'integrated_gradients' in methods else None)
                if trainer.is_global_zero else ExplanationRun(out))   # DDP: the other ranks start after rank 0 created the run
-        module = ExplainModule(model, methods, run, target, baseline, steps, road_every=road_every)
+        module = ExplainModule(model, methods, run, target, baseline, steps, road_every=road_every, options=dict(integrated_gradients=ig_options(ig_steps, ig_tol)))
         rows = [r for batch in trainer.predict(module, DataLoader(ds, batch_size)) for r in batch]
     pd.DataFrame(rows).to_csv(run.file(f'metrics.rank{trainer.global_rank}.csv'), index=False)
     trainer.strategy.barrier()
@@ -138,6 +150,13 @@ def _mprt_summary(r:dict)->dict:
                 stages=r['curve'][['stage', 'spearman_abs']].rename(columns={'spearman_abs': 'spearman'}).round(4).to_dict('records'),
                 message=battery_message(r | dict(verdict=verdict, checks=c)))
 
+def _ig_summary(df:pd.DataFrame)->dict:
+    "IG's completeness over the split: mean and largest gap, and the gradients the films took"
+    ig = df[df.method == 'integrated_gradients']
+    steps = ig['ig_steps'] if 'ig_steps' in ig else pd.Series(dtype=float)
+    return dict(mean_delta=float(ig.ig_delta.mean()), max_delta=float(ig.ig_delta.max()),
+                mean_steps=float(steps.mean()) if steps.notna().any() else None, max_steps=int(steps.max()) if steps.notna().any() else None)
+
 def run_sanity(model, ds, methods, target, n:int, df:pd.DataFrame, shuffled=None, references=REFERENCE_MAPS, seed:int=0)->dict:
     "The sanity battery for every method and reference map on the first `n` films, plus shortcut and completeness summaries"
     n = min(n, len(ds))
@@ -156,7 +175,7 @@ def run_sanity(model, ds, methods, target, n:int, df:pd.DataFrame, shuffled=None
                 sanity_images=n, n_images=int(df.path.nunique()),
                 shortcut={m: dict(marker_flagged=float(d.marker_flag.mean()), border_flagged=float(d.border_flag.mean()),
                                   mean_marker_share=float(d.marker_share.mean()), mean_border_share=float(d.border_share.mean())) for m, d in g},
-                ig_completeness=dict(mean_delta=float(df.loc[df.method == 'integrated_gradients', 'ig_delta'].mean())) if 'integrated_gradients' in methods else None)
+                ig_completeness=_ig_summary(df) if 'integrated_gradients' in methods else None)
 
 def sanity_table(sanity:dict)->pd.DataFrame:
     "Methods and reference maps × checks: 'value verdict' per cell, and the overall verdict"
@@ -234,6 +253,8 @@ def explain_parser()->argparse.ArgumentParser:
     p.add_argument('--baseline', default='blurred', choices=('blurred', 'black', 'mean'))
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--steps', type=int, default=16, help='deletion/insertion steps')
+    p.add_argument('--ig-steps', default='auto', help="IG's gradients per film: 'auto' (to --ig-tol) or a fixed number of steps")
+    p.add_argument('--ig-tol', type=float, default=0.02, help="'auto': each film's completeness gap within this share of |f(x) − f(baseline)|")
     p.add_argument('--accelerator', default='auto'); p.add_argument('--devices', default='1')
     p.add_argument('--sanity-images', type=int, default=8, help='films for the sanity battery')
     p.add_argument('--road-films', type=int, default=24, help='ROAD for about N films, evenly spaced (-1: all, 0: none)')
@@ -248,7 +269,7 @@ def xnn_explain(argv=None):
         _check_methods(methods := [m.strip() for m in a.methods.split(',') if m.strip()])
         devices = int(a.devices) if a.devices.lstrip('-').isdigit() else a.devices
         df = explain_split(a.ckpt, a.data, a.out, a.split, methods, limit=a.limit, target=a.target, baseline=a.baseline, batch_size=a.batch_size,
-                           steps=a.steps, accelerator=a.accelerator, devices=devices, sanity_images=a.sanity_images, road_films=a.road_films,
+                           steps=a.steps, ig_steps=a.ig_steps, ig_tol=a.ig_tol, accelerator=a.accelerator, devices=devices, sanity_images=a.sanity_images, road_films=a.road_films,
                            shuffled=a.shuffled_ckpt, progress=not a.quiet, force=a.force)
     run = ExplanationRun(a.out)
     if len(df) and run.sanity and not a.quiet:
