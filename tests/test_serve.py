@@ -188,6 +188,8 @@ def test_xnn_serve_process(ckpt, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         assert json.loads(wait_http(f'http://127.0.0.1:{port}/health', proc, 120)) == {'status': 'ok'}
+        env = open(f'/proc/{proc.pid}/environ', 'rb').read().split(b'\0')
+        assert b'GOMP_SPINCOUNT=300000' in env            # started again with OpenMP spinning unthrottled (see Service)
         url = f'http://127.0.0.1:{port}'
         r = httpx.post(f'{url}/predict', files={'file': ('f.jpeg', encode(film(), 'JPEG'), 'image/jpeg')}, timeout=60)
         assert r.status_code == 200 and abs(sum(r.json()['probabilities'].values()) - 1) < 1e-5

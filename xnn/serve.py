@@ -29,7 +29,7 @@ except ImportError as e:
     raise ImportError(f'xnn.serve needs FastAPI: pip install fastapi uvicorn python-multipart ({e})') from None
 
 # %% auto #0
-__all__ = ['STATUS', 'ERRORS', 'RAW_TYPES', 'FILENAME', 'prepare_input', 'prepare_mask', 'APIError', 'load_error',
+__all__ = ['STATUS', 'ERRORS', 'RAW_TYPES', 'FILENAME', 'OPENMP_ENV', 'prepare_input', 'prepare_mask', 'APIError', 'load_error',
            'error_response', 'MicroBatcher', 'torch_threads', 'Service', 'check_request', 'run_explanation', 'Health',
            'MethodInfo', 'ModelInfo', 'Prediction', 'Explanation', 'ErrorBody', 'SizeLimit', 'create_app',
            'app_from_env', 'serve_parser', 'xnn_serve']
@@ -383,9 +383,17 @@ def serve_parser()->argparse.ArgumentParser:
     p.add_argument('--log-level', default='info', help="uvicorn's log level (--quiet: warning)")
     return add_quiet(p)
 
+OPENMP_ENV = {'GOMP_SPINCOUNT': '300000'}   # GNU OpenMP's own default, without its throttling (see `Service`)
+
+def _reexec_for_openmp(argv)->None:
+    "As a console script, start again with `OPENMP_ENV` (GNU OpenMP reads it once, when torch loads it)"
+    if argv is None and not set(OPENMP_ENV) & set(os.environ) and sys.platform.startswith('linux') and Path(sys.argv[0]).is_file():
+        os.execve(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]], {**os.environ, **OPENMP_ENV})
+
 def xnn_serve(argv=None):
     "Console script: `xnn_serve --ckpt CKPT [--host 127.0.0.1] [--port 8080] [--workers N]`"
     a = serve_parser().parse_args(argv)
+    _reexec_for_openmp(argv)
     import uvicorn
     with cli_errors('xnn_serve'):
         if a.threads: torch.set_num_threads(a.threads)
