@@ -4,7 +4,8 @@ Baseline ("bare"): the same model in this process, one film at a time: decode + 
 the service's own decoding settings) + forward + softmax. Served: an `xnn_serve` subprocess (uvicorn on 127.0.0.1);
 the clients run in a *separate process* (so they do not share the server's interpreter), each client a keep-alive
 `http.client` connection posting real JPEGs of 1000–2000 px (realistic chest X-ray sizes) to `/predict`:
-a lone client sending one request after another (the latency a single user sees), then `--clients` concurrent clients
+a lone client sending one request after another (the latency a single user sees), then (after an untimed phase
+under load: a first one ran 10–20 % slower than later ones) `--clients` concurrent clients
 with raw `image/jpeg` bodies, then the same with multipart forms (what browsers and the web UI send). Prints films/s
 and p50/p95 latency of each and, as its last line, `ratio: X.XX` (served raw-body films/s ÷ bare films/s); writes
 benchmarks/results/serve.json (`benchmarks/common.py`). Bounded: at most `--requests` requests and `--max-seconds`
@@ -84,6 +85,7 @@ def client_process(port:int, paths:list, clients:int, requests:int, lone:int, ma
     "Every served phase, run in a process of its own"
     data = [(Path(p).name, Path(p).read_bytes()) for p in paths]
     raw, form = [request_body(d, n, 'raw') for n, d in data], [request_body(d, n, 'multipart') for n, d in data]
+    load_phase(port, raw, clients, requests, max_seconds)             # untimed: a first phase under load ran 10–20 % slower than later ones
     return dict(lone=load_phase(port, raw, 1, lone, max_seconds), raw=load_phase(port, raw, clients, requests, max_seconds),
                 multipart=load_phase(port, form, clients, requests, max_seconds))
 
