@@ -85,6 +85,7 @@ bench: install
 # The pipeline at the Kaggle set's size (600, 2,000 and 5,856 synthetic films; synthesis cached in ~/.cache/xnn-bench): ≤ 30 min on 2 cores
 bench-scale: install
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(MAKE) nbs NB=nbs/index.ipynb    # the README's pipeline table from benchmarks/results/pipeline.json
 
 lint: install
 	$(BIN)/ruff check xnn tests benchmarks tools

@@ -42,6 +42,9 @@ def test_health_model_docs(client):
     assert info['classes'] == ['bacteria', 'normal', 'virus'] and info['architecture'] == 'small_cnn' and info['image_size'] == 64
     assert len(info['checkpoint_sha256']) == 64 and info['max_upload_bytes'] == 2_000_000
     assert {'integrated_gradients', 'gradcam', 'occlusion', 'lime'} <= {m['name'] for m in info['methods']}
+    cost = {m['name']: m['evaluations_per_film'] for m in info['methods']}       # what each method costs at 64 px with the API's options
+    assert cost['saliency'] == 2 and cost['integrated_gradients'] == 1 + 32 + 2 and cost['occlusion'] == 1 + 15 ** 2 + 1   # an 8-px window moved by 4 px
+    assert cost['scorecam'] == 1 + 128 + 1 and cost['integrated_gradients'] is not None   # small_cnn's CAM layer has 128 channels
     r = client.get('/', follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers['location'] == '/docs'
     spec = client.get('/openapi.json').json()

@@ -15,8 +15,9 @@ from torchvision import tv_tensors
 from . import __version__
 from .core import MAX_PIXELS, XrayLoadError, add_quiet, cli_errors, file_digest, load_xray, read_xray
 from .data.loaders import build_transforms
-from .explain import METHODS, Target, explain, overlay
+from .explain import METHODS, Target, explain, method_cost, overlay
 from .metrics import probabilities
+from .models import cam_shape
 from .train import load_classifier
 import asyncio
 try:
@@ -145,6 +146,15 @@ class Service:
     def _forward(self, xb:torch.Tensor)->torch.Tensor:
         return probabilities(self.model(xb.to(next(self.model.parameters()).device)), self.model.multilabel).cpu()   # the one softmax
 
+    def cam_channels(self)->Optional[int]:
+        "Channels of the model's CAM layer (what Score-CAM and Ablation-CAM cost), found once with one forward pass"
+        if not hasattr(self, '_channels'):
+            pp = self.model.preprocess
+            try:
+                with torch_threads(1): self._channels = cam_shape(self.xmodel, torch.zeros(1, pp.channels, pp.size, pp.size))[1]
+            except (ValueError, AttributeError): self._channels = None       # no CAM layer
+        return self._channels
+
     def prepare(self, data:bytes, name:str='upload')->torch.Tensor:
         "Model input of an upload; `APIError` for anything unusable"
         if len(data) > self.max_bytes:
@@ -204,6 +214,8 @@ class Health(BaseModel):
 
 class MethodInfo(BaseModel):
     name:str; kind:str; needs_baseline:bool; needs_layer:bool; class_specific:bool; cost:str; description:str
+    evaluations_per_film:Optional[int] = Field(None, description='model evaluations to explain one film at the served size with the API\'s '
+                                               'options, the prediction included (null where it depends on the film)')
 
 class ModelInfo(BaseModel):
     classes:list[str]; architecture:str; source:str; image_size:int; fit:str
@@ -332,11 +344,12 @@ def _routes(app:FastAPI, svc:Service):
 
     @app.get('/model', response_model=ModelInfo)
     def model_info():
-        m, pp = svc.model, svc.model.preprocess
+        m, pp, channels = svc.model, svc.model.preprocess, svc.cam_channels()
         return ModelInfo(classes=list(svc.classes), architecture=m.spec.name, source=m.spec.source, image_size=pp.size, fit=pp.fit,
                          checkpoint=svc.ckpt.name, checkpoint_sha256=svc.sha256, max_upload_bytes=svc.max_bytes, version=__version__,
                          methods=[MethodInfo(name=s.name, kind=s.kind, needs_baseline=s.needs_baseline, needs_layer=s.needs_layer,
-                                                    class_specific=s.class_specific, cost=s.cost, description=s.description)
+                                                    class_specific=s.class_specific, cost=s.cost, description=s.description,
+                                                    evaluations_per_film=method_cost(s.name, pp.size, channels))
                                   for s in METHODS.values()])
 
     @app.post('/predict', response_model=Prediction, responses=ERRORS, openapi_extra=_upload_doc())
