@@ -55,7 +55,8 @@ def stages_table(d:dict)->pd.DataFrame:
     if isinstance(st, list): t = pd.DataFrame(st).set_index(pd.DataFrame(st).columns[0])
     elif all(isinstance(v, dict) for v in st.values()): t = pd.DataFrame.from_dict(st, orient='index')
     else: t = pd.DataFrame({'value': st})
-    t = t.map(lambda v: ' / '.join(f'{e:g}' if isinstance(e, float) else str(e) for e in v) if isinstance(v, list) else v)   # one figure per size
+    fmt = lambda e: (f'{e:.0f}' if abs(e) >= 1000 else f'{e:.3g}') if isinstance(e, float) else str(e)
+    t = t.map(lambda v: ' / '.join(fmt(e) for e in v) if isinstance(v, list) else fmt(v) if isinstance(v, float) else v)   # one figure per size, 3 significant digits
     return t.astype(object).where(t.notna(), '—')
 
 def _md(df:pd.DataFrame, index_name:str)->str:

@@ -614,18 +614,18 @@ def _midpoints(model, x, target:Target, baseline, n:int, ib:int)->torch.Tensor:
     "The midpoint rule on the same `n` intervals (n new gradients): T₂ₙ = (Tₙ + Mₙ) / 2"
     return _ig(model, x, target, baseline, n, ib, 'riemann_middle')
 
-def _films_to_refine(err, allowed, n, max_steps:int, reduce:str, rho:float=0.5)->list:
-    "Films to refine next: every film over its tolerance ('all'), or, until the predicted mean gap meets the mean tolerance, the films with the largest gaps ('mean'; a refinement is predicted to multiply a gap by `rho`)"
+def _films_to_refine(err, allowed, n, max_steps:int, reduce:str)->list:
+    "Films to refine next: every film over its tolerance ('all'), or the fewest films whose refinement could bring the mean gap to the mean tolerance — the largest gaps, as if refining removed them ('mean')"
     can = n < max_steps
     if reduce == 'all': return ((err > allowed) & can).nonzero()[:, 0].tolist()
     if reduce != 'mean': raise ValueError(f"reduce must be 'all' or 'mean', not {reduce!r}")
     total, budget, out = float(err.sum()), float(allowed.sum()), []
     for i in err.argsort(descending=True).tolist():
         if total <= budget: break
-        if can[i]: out.append(i); total -= (1 - rho) * float(err[i])
+        if can[i]: out.append(i); total -= float(err[i])
     return out
 
-def ig_auto(model, x, target:Target, baseline=None, tol:float=0.01, atol:float=1e-4, start:int=8, max_steps:int=256,
+def ig_auto(model, x, target:Target, baseline=None, tol:float=0.01, atol:float=1e-4, start:int=2, max_steps:int=256,
             internal_batch_size=None, reduce:str='all')->tuple:
     "Integrated Gradients refined per film on nested grids until the completeness gap meets tol·|f(x) − f(baseline)| + atol: (maps, extras)"
     if start < 2 or start & (start - 1) or max_steps < start: raise ValueError(f'start ({start}) must be a power of 2 ≥ 2 and max_steps ({max_steps}) ≥ start')
@@ -634,16 +634,14 @@ def ig_auto(model, x, target:Target, baseline=None, tol:float=0.01, atol:float=1
     allowed = tol * gap.abs() + atol
     T = _trapezoid(model, x, target, baseline, start, ib).detach()
     est, n = T.clone(), torch.full((len(x),), start)
-    err, rho = completeness_gap(est, gap).abs(), 0.5
-    while todo := _films_to_refine(err, allowed, n, max_steps, reduce, rho):
-        before = float(err[todo].sum())
+    err = completeness_gap(est, gap).abs()
+    while todo := _films_to_refine(err, allowed, n, max_steps, reduce):
         for k in sorted({int(n[i]) for i in todo}):                          # one Captum call per grid size
             idx = [i for i in todo if n[i] == k]
             sub = lambda v: None if v is None else v[idx]
             t2 = (T[idx] + _midpoints(model, x[idx], target[idx], sub(baseline), k, ib).detach()) / 2
             est[idx], T[idx], n[idx] = (4 * t2 - T[idx]) / 3, t2, 2 * k      # Simpson from the two nested trapezoid sums
             err[idx] = completeness_gap(est[idx], gap[idx]).abs()
-        rho = min(0.9, max(0.1, float(err[todo].sum()) / max(before, 1e-12)))   # how much the last refinement helped, for the next prediction
     return est, dict(delta=err.float().cpu(), n_steps=n + 1)
 
 # %% ../nbs/09_explain.ipynb #a7fb4c95

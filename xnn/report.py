@@ -86,7 +86,7 @@ def _check_methods(methods):
 
 def ig_options(steps='auto', tol:float=0.02, max_steps:int=IG_MAX_STEPS)->dict:
     "IG's options in a whole-split run: per film to a tolerance, capped (the residual gap is in `ig_delta`), or fixed Gauss-Legendre steps"
-    if steps == 'auto': return dict(n_steps='auto', tol=tol, atol=1e-4, max_steps=max_steps, reduce='all')
+    if steps == 'auto': return dict(n_steps='auto', tol=tol, atol=1e-4, start=8, max_steps=max_steps, reduce='all')   # no map on fewer than 9 gradients
     if int(steps) < 2: raise ValueError(f'IG steps must be "auto" or an integer ≥ 2, not {steps!r}')
     return dict(n_steps=int(steps))
 
