@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
 def test_dataset_predictions_heatmaps_views(setup):
     import fiftyone as fo
     from fiftyone import ViewField as F
-    from xnn.fiftyone import add_explanations, add_predictions, build_dataset, save_views
+    from xnn.fiftyone import add_explanations, add_predictions, build_dataset, heatmap_size, save_views
     from xnn.report import explain_split
     from xnn.trust import FLAGS, METRICS
     d, ann, ck = setup
@@ -46,7 +46,8 @@ def test_dataset_predictions_heatmaps_views(setup):
     hm = reloaded.exists('heatmap_integrated_gradients')
     assert len(hm) == 5
     s = hm.first()
-    assert s.heatmap_integrated_gradients.map.shape == (s.metadata.height, s.metadata.width)
+    w, h = heatmap_size(s.metadata.width, s.metadata.height, 64)                        # the film's shape at the 64-px map's resolution
+    assert s.heatmap_integrated_gradients.map.shape == (h, w) and w < s.metadata.width   # not enlarged to the film's pixels
     assert abs(s.heatmap_integrated_gradients.map).max() <= 1
     # trust fields from the schema: every metric and flag per method, the chance rates per film, the sanity verdicts
     schema = reloaded.get_field_schema()
