@@ -221,10 +221,9 @@ def method_options(name:str, **options)->dict:
     return defaults | spec.fast | options
 
 def method_cost(name:str, size:int, channels:int=None, **options)->Optional[int]:
-    "Model evaluations per film of a method on `size`-px films, the prediction included (None if it depends on the film, e.g. IG's n_steps='auto')"
+    "Model evaluations per film of a method on `size`-px films, the prediction included (None if it depends on the film, e.g. IG's n_steps='auto', or on channels not given)"
     spec = get_method(name)
     if spec.evaluations is None: return None
-    if spec.needs_layer and channels is None and 'channels' in spec.cost: return None
     n = spec.evaluations(method_options(name, **options), size, channels)
     return None if n is None else 1 + int(n)
 
@@ -420,7 +419,7 @@ def _ablation_layer(model):
     return AblationLayerVit() if getattr(model, 'cam_reshape', None) is not None else AblationLayer()
 
 _g = dict(needs_layer=True, cost='1 forward+backward', evaluations=lambda o, h, c: 1)
-_pert = dict(needs_layer=True, cost="channels of the layer + 1 (one forward per channel, one that records the activations)", evaluations=lambda o, h, c: c + 1)
+_pert = dict(needs_layer=True, cost="channels of the layer + 1 (one forward per channel, one that records the activations)", evaluations=lambda o, h, c: None if c is None else c + 1)
 
 @register_method('gradcam', 'layer', **_g, description='Grad-CAM: channels weighted by their mean gradient (Selvaraju et al. 2017)')
 def gradcam(model, x, target, layer=None, score='logit'): return pgc_cam('GradCAM', model, x, target, layer, score)
@@ -445,7 +444,7 @@ def eigencam(model, x, target, layer=None, score='logit'): return pgc_cam('Eigen
 def scorecam(model, x, target, layer=None, score='logit', batch_size=None):
     return pgc_cam('ScoreCAM', model, x, target, layer, score, films=1, attrs=dict(batch_size=batch_size or _cam_batch(x)))
 
-@register_method('ablationcam', 'layer', **(_pert | dict(cost='channels of the layer + 2 (as Score-CAM, and the unablated score)', evaluations=lambda o, h, c: c + 2)), description='Ablation-CAM: gradient-free, the relative score drop when each channel is zeroed (Desai & Ramaswamy 2020)')
+@register_method('ablationcam', 'layer', **(_pert | dict(cost='channels of the layer + 2 (as Score-CAM, and the unablated score)', evaluations=lambda o, h, c: None if c is None else c + 2)), description='Ablation-CAM: gradient-free, the relative score drop when each channel is zeroed (Desai & Ramaswamy 2020)')
 def ablationcam(model, x, target, layer=None, score='probability', batch_size=None):
     return pgc_cam('AblationCAM', model, x, target, layer, score, ablation_layer=_ablation_layer(model), batch_size=batch_size or _cam_batch(x))
 
