@@ -69,9 +69,15 @@ def test_streamlit_app_with_api(run_dir, page):
         page.set_viewport_size({'width': 1400, 'height': 1250})   # Streamlit scrolls inside its own container
         page.goto(f'http://127.0.0.1:{ui_port}/', timeout=120_000)
         page.locator('input[type=file]').set_input_files(str(film), timeout=60_000)
-        page.get_by_text(re.compile(film.name[-9:] + '$')).wait_for(timeout=30_000)     # the uploader shows the (shortened) name
+        # the uploader lists the name while the file still travels; the page says "Ready" once Streamlit's server holds it
+        # (a click before that explains nothing: the CI failure of 8dae4a6)
+        page.get_by_text(f'Ready: {film.name}').wait_for(state='visible', timeout=60_000)
         page.get_by_role('button', name='Predict and explain').click()
-        page.wait_for_function("() => document.querySelectorAll('[data-testid=stImage] img').length >= 2", timeout=120_000)
+        # two overlays, or a warning/error the page shows instead: then fail with its words, not after the whole timeout
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=stImage] img').length >= 2"
+                               " || document.querySelector('[data-testid=stAlert], [data-testid=stException]') !== null", timeout=120_000)
+        alerts = page.locator('[data-testid=stAlert], [data-testid=stException]')
+        assert alerts.count() == 0, f'the page shows: {alerts.all_inner_texts()}'
         # each element renders on its own; wait for exactly what is asserted, not for the overlays before it (the old flake)
         page.get_by_text('Download report card (HTML)').wait_for(state='visible', timeout=60_000)
         page.get_by_text(f'{film.name}:').first.wait_for(state='visible', timeout=60_000)

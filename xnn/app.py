@@ -130,6 +130,8 @@ def main(api_url:str=None):
                   mode=st.sidebar.radio('Overlay', ['signed', 'positive', 'heat'], key='mode', horizontal=True),
                   steps=st.sidebar.slider('Integrated Gradients steps', 8, 128, 32, step=8, key='steps'))
     st.file_uploader('Chest X-ray', type=UPLOAD_TYPES, key='upload')
+    if (up := st.session_state.get('upload')) is not None:   # shown once the upload has reached the server, not while it travels
+        st.caption(f'Ready: {up.name} ({up.size / 1024:,.0f} KiB) will be sent to {url}.')
     if st.button('Predict and explain', type='primary', key='go'): _run(st, api, info, choice)
     if st.session_state.get('result'): _show(st, st.session_state['result'], info)
 
