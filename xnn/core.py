@@ -12,10 +12,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['CLASSES', 'MAX_PIXELS', 'IMAGE_FORMATS', 'DICOM_SUFFIXES', 'IMAGE_SUFFIXES', 'META_KEYS', 'RADIOGRAPH_MODALITIES',
-           'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'USER_ERRORS', 'class_index', 'seed_everything', 'default_device',
-           'XrayLoadError', 'is_dicom', 'open_image', 'to_gray_float', 'read_xray', 'load_xray', 'window_film',
-           'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'cli_errors', 'progress', 'add_quiet']
+__all__ = ['CLASSES', 'EXTRAS', 'MAX_PIXELS', 'IMAGE_FORMATS', 'DICOM_SUFFIXES', 'IMAGE_SUFFIXES', 'META_KEYS',
+           'RADIOGRAPH_MODALITIES', 'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'USER_ERRORS', 'class_index',
+           'seed_everything', 'default_device', 'require_extra', 'XrayLoadError', 'is_dicom', 'open_image',
+           'to_gray_float', 'read_xray', 'load_xray', 'window_film', 'dicom_header', 'write_dicom', 'file_digest',
+           'file_sha1', 'cli_errors', 'progress', 'add_quiet']
 
 # %% ../nbs/00_core.ipynb #dfc3fd56
 CLASSES = ('bacteria', 'normal', 'virus')
@@ -47,6 +48,27 @@ def default_device()->str:
     if torch.cuda.is_available(): return 'cuda'
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return 'mps'
     return 'cpu'
+
+# %% ../nbs/00_core.ipynb #ca3c46f2
+EXTRAS = {  # extra → the importable modules it provides (the pip names are in settings.ini)
+    'serve': ('fastapi', 'uvicorn', 'multipart', 'httpx'),
+    'ui': ('streamlit', 'httpx'),
+    'fiftyone': ('fiftyone', 'umap'),
+    'notebooks': ('ipywidgets', 'jupyterlab', 'voila'),
+}
+
+def require_extra(
+    extra:str,     # a key of `EXTRAS`
+    *modules:str,  # the modules the caller needs (default: all of the extra's)
+    what:str=None, # what needs them, for the message (default: the calling module)
+):
+    "Raise `ImportError` naming `pip install 'xnn[extra]'` when one of `modules` is not installed"
+    import importlib.util
+    if extra not in EXTRAS: raise ValueError(f'unknown extra {extra!r}: choose from {", ".join(EXTRAS)}')
+    missing = [m for m in modules or EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        who = what or sys._getframe(1).f_globals.get('__name__', 'this part of xnn')
+        raise ImportError(f"{who} needs {' and '.join(missing)}, which {'comes' if len(missing) == 1 else 'come'} with xnn's {extra!r} extra: pip install 'xnn[{extra}]'")
 
 # %% ../nbs/00_core.ipynb #6cdaf6c9
 class XrayLoadError(ValueError):
