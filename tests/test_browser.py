@@ -1,7 +1,7 @@
 """The attribution browser in a real browser: Voila serves a notebook with it on 127.0.0.1, Playwright drives Debian's
 Chromium — images render, "next" changes the film. Screenshots go to test-artifacts/ (README uses them).
 Every step waits for exactly the condition it asserts (no fixed sleeps): the flakes of issue 13."""
-import os, re, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
 from conftest import ART, app_shows, film_path, free_port, png_complete, stop, wait_file, wait_http, wait_port, wait_view

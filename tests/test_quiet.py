@@ -1,5 +1,6 @@
 """What a user sees from the CLIs: no third-party warnings, tips or banners, and with --quiet nothing but the result line."""
-import os, subprocess
+import hashlib, os, re, subprocess
+from pathlib import Path
 import pytest
 from conftest import noise, output_lines as lines, script
 TRAIN = ['-cn', 'demo', 'data.dir=data', 'data.image_size=32', 'trainer.max_epochs=1', 'test.bootstrap=20', 'run_name=q']
@@ -30,8 +31,15 @@ def test_train_is_clean_and_quiet_is_one_line(work):
     d = work[0]
     r = run(d, 'xnn_train', *TRAIN)            # a new MLflow database and experiment, the model summary, the training bar
     assert noise(r) == [], noise(r)
-    assert r.stdout.splitlines()[-1].startswith('checkpoint: models/q.ckpt'), r.stdout[-2000:]
+    first = re.fullmatch(r'checkpoint: (models/q-\d{8}-\d{6}(?:-\d+)?\.ckpt)   metrics: \S+   latest: models/q\.ckpt', r.stdout.splitlines()[-1])
+    assert first, r.stdout[-2000:]
     assert 'test macro-F1' in r.stdout
-    q = run(d, 'xnn_train', '-cn', 'demo', '-q', *TRAIN[2:])   # a rerun of the same run name; -q among the overrides
-    assert lines(q) == ['checkpoint: models/q.ckpt   metrics: models/q.metrics.json'], lines(q)
-    assert sorted(p.name for p in (d / 'logs/checkpoints/q').iterdir()) == ['epoch000.ckpt']   # the rerun replaced the first run's
+    before = hashlib.sha256((d / first[1]).read_bytes()).hexdigest()
+    q = run(d, 'xnn_train', '-cn', 'demo', '-q', *TRAIN[2:])   # a second run of the same run name; -q among the overrides
+    assert len(lines(q)) == 1, lines(q)
+    second = re.fullmatch(r'checkpoint: (models/(q-\d{8}-\d{6}(?:-\d+)?)\.ckpt)   metrics: models/\2\.metrics\.json   latest: models/q\.ckpt', lines(q)[0])
+    assert second and second[1] != first[1], lines(q)
+    # runs never overwrite: the first run's checkpoint and Lightning folder are intact, and models/q.ckpt leads to the second
+    assert hashlib.sha256((d / first[1]).read_bytes()).hexdigest() == before
+    assert (d / 'models/q.ckpt').resolve() == (d / second[1]).resolve()
+    assert sorted(p.name for p in (d / 'logs/checkpoints').iterdir()) == sorted([Path(first[1]).stem, second[2]])

@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_run.ipynb #2ecd335f
 from __future__ import annotations
-import argparse, json, logging, math, shutil, time
+import argparse, filecmp, itertools, json, logging, math, os, shutil, time
+from datetime import datetime, timezone
 from dataclasses import replace
 from pathlib import Path
 import lightning as L
@@ -17,31 +18,45 @@ from .models import create_model, freeze
 from .train import FeatureDataModule, XrayClassifier, load_classifier, quiet_lightning, read_checkpoint, save_classifier
 
 # %% auto #0
-__all__ = ['list_presets', 'compose_config', 'build_model', 'use_feature_cache', 'fit', 'finish_run', 'train_parser', 'xnn_train']
+__all__ = ['RUN_STAMP', 'list_presets', 'compose_config', 'build_model', 'use_feature_cache', 'fit', 'finish_run', 'run_files',
+           'start_run', 'point_latest', 'expand_sweep', 'sweep', 'train_parser', 'xnn_train']
 
 # %% ../nbs/08_run.ipynb #f37cdf54
 def _conf_dir()->Path:
     import xnn.conf
     return Path(xnn.conf.__file__).parent
 
-def list_presets()->list:
-    "Names of the shipped presets"
-    return sorted(p.stem for p in _conf_dir().glob('*.yaml') if p.stem != 'base')
+def list_presets(
+    config_dir=None,  # a folder of the user's own presets (YAML), listed with xnn's
+)->list:
+    "Names of the shipped presets, and of the user's in `config_dir`"
+    dirs = [_conf_dir()] + ([_user_conf(config_dir)] if config_dir else [])
+    return sorted({p.stem for d in dirs for p in d.glob('*.yaml')} - {'base'})
+
+def _user_conf(config_dir)->Path:
+    d = Path(config_dir).expanduser().resolve()
+    if not d.is_dir(): raise FileNotFoundError(f'config folder {config_dir} does not exist (it should hold your presets as YAML files)')
+    return d
 
 def compose_config(
-    preset:str='demo',       # a name from `list_presets()`
+    preset:str='demo',       # a name from `list_presets(config_dir)`
     overrides=(),            # Hydra overrides such as 'data.dir=/tmp/d'
+    config_dir=None,         # a folder of the user's own presets, composed with xnn's
 )->DictConfig:
     "The preset's configuration with `overrides` applied"
-    from hydra import compose, initialize_config_module
+    from hydra import compose, initialize_config_dir, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
-    if preset not in list_presets(): raise ValueError(f'unknown preset {preset!r}: choose from {", ".join(list_presets())}')
+    if preset not in list_presets(config_dir):
+        raise ValueError(f'unknown preset {preset!r}: choose from {", ".join(list_presets(config_dir))}')
+    user = _user_conf(config_dir) if config_dir else None
     GlobalHydra.instance().clear()
+    if user and (user / f'{preset}.yaml').exists():   # the primary config's folder first, xnn's presets after it
+        init, extra = initialize_config_dir(str(user), version_base='1.3'), ['hydra.searchpath=[pkg://xnn.conf]']
+    else: init, extra = initialize_config_module('xnn.conf', version_base='1.3'), [f'hydra.searchpath=[file://{user}]'] if user else []
     try:
-        with initialize_config_module('xnn.conf', version_base='1.3'):
-            cfg = compose(config_name=preset, overrides=list(overrides))
-    except HydraException as e: raise ValueError(f'bad override: {str(e).splitlines()[0]}') from None
+        with init: cfg = compose(config_name=preset, overrides=[*extra, *overrides])
+    except HydraException as e: raise ValueError(f'bad override or preset: {str(e).splitlines()[0]}') from None
     if cfg.run_name is None: cfg.run_name = preset
     return cfg
 
@@ -94,13 +109,9 @@ def _mlflow_logger(cfg):
     if uri.startswith('sqlite:///'): Path(uri[len('sqlite:///'):]).parent.mkdir(parents=True, exist_ok=True)
     if '://' not in art: art = Path(art).resolve().as_uri()
     _ensure_experiment(uri, cfg.mlflow.experiment, art)
-    return MLFlowLogger(experiment_name=cfg.mlflow.experiment, run_name=cfg.run_name, tracking_uri=uri, artifact_location=art)
+    return MLFlowLogger(experiment_name=cfg.mlflow.experiment, run_name=cfg.run_id or cfg.run_name, tracking_uri=uri, artifact_location=art,
+                        tags={'xnn.run_name': cfg.run_name, **({'xnn.sweep': cfg.sweep} if cfg.sweep else {})})
 
-def _clear_run(logs:Path, run:str):
-    "Remove an earlier run's Lightning checkpoints and CSV log of the same name (rank 0): a rerun replaces them, as it replaces models/<run>.ckpt"
-    from lightning.pytorch.utilities import rank_zero_only
-    if rank_zero_only.rank: return
-    for d in (logs / 'checkpoints' / run, logs / 'csv' / run): shutil.rmtree(d, ignore_errors=True)
 
 def _trainer_options(cfg, quiet:bool, n_train:int)->dict:
     "`cfg.trainer` for `L.Trainer`: no bar or summary when `quiet`, and the training loss logged at least once an epoch"
@@ -129,14 +140,14 @@ def fit(
     data = Path(cfg.data.dir)
     if not data.is_dir(): raise FileNotFoundError(f'data directory {data} does not exist: run xnn_wrangle (or xnn_synth) first')
     read_annotations(data)                                  # validates labels and columns up front
+    run = start_run(cfg)                                    # the run's id: its files are its own
     model, counts = build_model(cfg)
     d, dm = cfg.data, _datamodule(cfg, model.preprocess, quiet)
     o = cfg.optim
     clf = XrayClassifier(model, o.lr, o.weight_decay, o.scheduler, dm.class_weights if o.class_weights else None,
                          o.label_smoothing, cfg.checkpoint.monitor, cfg.trainer.max_epochs)
     cached = use_feature_cache(cfg)
-    logs, run = Path(cfg.paths.logs), cfg.run_name
-    _clear_run(logs, run)
+    logs = Path(cfg.paths.logs)
     ck, cbs = _callbacks(cfg, logs / 'checkpoints' / run)
     with quiet_lightning():
         mlf, opts = _mlflow_logger(cfg), _trainer_options(cfg, quiet, int((dm.ann.split == 'train').sum()))
@@ -157,46 +168,170 @@ def _rel(p:Path)->str:
     except ValueError: return str(p)
 
 def finish_run(cfg, trainer, ck, counts:dict, cached:bool, seconds:float, mlf=None, quiet:bool=False)->dict:
-    "Test the best checkpoint and write models/<run>.ckpt, models/<run>.metrics.json and the figures"
+    "Test the best checkpoint; write models/<run_id>.ckpt, .metrics.json and the figures; point models/<run_name>.* at them"
     if not ck.best_model_path: raise RuntimeError('no checkpoint was saved (did validation run?)')
     best = read_checkpoint(ck.best_model_path)
     best_epoch, last_epoch = int(best['epoch']), int(trainer.current_epoch) - 1
-    models, run = Path(cfg.paths.models), cfg.run_name
-    out_ckpt = save_classifier(load_classifier(ck.best_model_path), models / f'{run}.ckpt', epoch=best_epoch,
+    models, run, rid = Path(cfg.paths.models), cfg.run_name, cfg.run_id
+    out_ckpt = save_classifier(load_classifier(ck.best_model_path), models / f'{rid}.ckpt', epoch=best_epoch, run_id=rid,
                                monitor=cfg.checkpoint.monitor, score=float(ck.best_model_score), preset_config=OmegaConf.to_container(cfg, resolve=True))
     ev = evaluate(out_ckpt, cfg.data.dir, 'test', cfg.data.batch_size, cfg.data.num_workers, cfg.test.bootstrap, quiet=quiet)
-    fig_dir = Path(cfg.paths.logs) / 'figures' / run
-    files = save_evaluation(ev, fig_dir)
-    metrics = dict(run=run, checkpoint=_rel(out_ckpt), lightning_checkpoint=_rel(ck.best_model_path), best_epoch=best_epoch,
-                   last_epoch=last_epoch, monitor=cfg.checkpoint.monitor, best_score=float(ck.best_model_score),
-                   test=ev.report, params=counts, feature_cache=cached, train_seconds=round(seconds, 1),
-                   data=_rel(cfg.data.dir), mlflow_run_id=getattr(mlf, 'run_id', None))
-    (models / f'{run}.metrics.json').write_text(json.dumps(metrics, indent=2))
+    files = save_evaluation(ev, Path(cfg.paths.logs) / 'figures' / rid)
+    init = cfg.model.init_from and _rel(Path(cfg.model.init_from).resolve())   # the file a pointer led to when the run started
+    metrics = dict(run=run, run_id=rid, checkpoint=_rel(out_ckpt), latest=(Path(_rel(models)) / f'{run}.ckpt').as_posix(), lightning_checkpoint=_rel(ck.best_model_path),
+                   best_epoch=best_epoch, last_epoch=last_epoch, monitor=cfg.checkpoint.monitor, best_score=float(ck.best_model_score),
+                   test=ev.report, params=counts, feature_cache=cached, train_seconds=round(seconds, 1), data=_rel(cfg.data.dir),
+                   init_checkpoint=init or None, sweep=cfg.sweep, mlflow_run_id=getattr(mlf, 'run_id', None))
+    (models / f'{rid}.metrics.json').write_text(json.dumps(metrics, indent=2))
+    metrics['kept'] = [_rel(k) for s in ('.ckpt', '.metrics.json') if (k := point_latest(models, run, rid, s))]
     if mlf:
         mlf.log_metrics({f'test/{k}': v for k, v in ev.report.items() if isinstance(v, float)} | {'best_epoch': best_epoch})
-        for f in files + [out_ckpt, models / f'{run}.metrics.json']: mlf.experiment.log_artifact(mlf.run_id, str(f))
+        for f in files + [out_ckpt, models / f'{rid}.metrics.json']: mlf.experiment.log_artifact(mlf.run_id, str(f))
     return metrics
+
+# %% ../nbs/08_run.ipynb #f39d5661
+RUN_STAMP = '%Y%m%d-%H%M%S'
+
+def run_files(cfg, run_id:str)->list:
+    "The files and folders a run of id `run_id` writes"
+    m, l = Path(cfg.paths.models), Path(cfg.paths.logs)
+    return [m / f'{run_id}.ckpt', m / f'{run_id}.metrics.json', *(l / d / run_id for d in ('checkpoints', 'csv', 'figures'))]
+
+def _new_id(cfg, now=None)->str:
+    "`<run_name>-<UTC time>`, with -2, -3, ... when a run of that id exists already"
+    base = f'{cfg.run_name}-{(now or datetime.now(timezone.utc)):{RUN_STAMP}}'
+    ids = (base if i == 1 else f'{base}-{i}' for i in itertools.count(1))
+    return next(r for r in ids if not any(p.exists() for p in run_files(cfg, r)))
+
+def start_run(
+    cfg:DictConfig,  # a composed preset; `run_id` is filled in
+    now=None,        # the time the id is made of (default: now, UTC)
+)->str:              # the run id
+    "Give the run an id whose files do not exist (or, with `force` and an explicit id, clear that run's files)"
+    from lightning.pytorch.utilities import rank_zero_only
+    if rank_zero_only.rank: cfg.run_id = cfg.run_id or os.environ.get('XNN_RUN_ID') or _new_id(cfg, now)   # DDP: rank 0's id
+    elif cfg.run_id is None: cfg.run_id = _new_id(cfg, now)
+    elif cfg.run_id == cfg.run_name: raise ValueError(f'run_id {cfg.run_id!r} equals run_name: models/{cfg.run_name}.ckpt is the pointer to the latest run; choose another id')
+    elif taken := [p for p in run_files(cfg, cfg.run_id) if p.exists()]:
+        if not cfg.force: raise FileExistsError(f'run {cfg.run_id} exists ({_rel(taken[0])}): choose another run_id, or pass --force (force=true) to replace it')
+        for p in taken: shutil.rmtree(p) if p.is_dir() else p.unlink()
+    os.environ['XNN_RUN_ID'] = cfg.run_id   # read only by the ranks a DDP launcher starts from this process
+    return cfg.run_id
+
+# %% ../nbs/08_run.ipynb #21a25c49
+def _same_file(a:Path, b:Path)->bool:
+    return a.samefile(b) or (a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False))
+
+def _is_pointer(p:Path, suffix:str)->bool:
+    "Whether `p` is one of xnn's pointers: a link, or a hard link / copy of another run's file beside it"
+    return p.is_symlink() or any(_same_file(p, q) for q in p.parent.glob(f'*{suffix}') if q.name != p.name)
+
+def _set_aside(p:Path, suffix:str)->Path:
+    "Rename a file that is not a pointer to `<name>-<its time>-kept<suffix>`, beside it"
+    stamp = datetime.fromtimestamp(p.stat().st_mtime, timezone.utc).strftime(RUN_STAMP)
+    stem = p.name[:-len(suffix)]
+    dest = next(q for i in itertools.count(1) if not (q := p.with_name(f'{stem}-{stamp}-kept{"" if i == 1 else i}{suffix}')).exists())
+    p.rename(dest)
+    return dest
+
+def point_latest(
+    folder:Path,   # where the run's files are (models/)
+    name:str,      # the run name: the pointer is `<name><suffix>`
+    run_id:str,    # the run: its file is `<run_id><suffix>`
+    suffix:str,    # '.ckpt' or '.metrics.json'
+)->Path|None:      # where an earlier file that was not a pointer was kept, if there was one
+    "Make `folder/<name><suffix>` lead to `folder/<run_id><suffix>`: a relative symlink, else a hard link, else a copy"
+    folder = Path(folder); ptr, target = folder / f'{name}{suffix}', folder / f'{run_id}{suffix}'
+    kept = _set_aside(ptr, suffix) if ptr.exists() and not _is_pointer(ptr, suffix) else None
+    tmp = folder / f'.{name}{suffix}.{os.getpid()}.tmp'
+    for make in (lambda: tmp.symlink_to(target.name), lambda: os.link(target, tmp), lambda: shutil.copy2(target, tmp)):
+        tmp.unlink(missing_ok=True)
+        try: make(); break
+        except OSError: continue
+    os.replace(tmp, ptr)
+    return kept
+
+# %% ../nbs/08_run.ipynb #f916fedb
+def expand_sweep(
+    overrides=(),  # Hydra overrides; sweep ones hold several values (`optim.lr=1e-4,3e-4`)
+)->list:           # one list of plain overrides per member
+    "The members of a sweep, as Hydra's basic sweeper orders them"
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    try: parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as e: raise ValueError(f'bad override: {str(e).splitlines()[0]}') from None
+    axes = [[f'{o.get_key_element()}={v}' for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line] for o in parsed]
+    return [list(m) for m in itertools.product(*axes)]
+
+# %% ../nbs/08_run.ipynb #4e67afe3
+def _member_row(i:int, varied:list, res:dict=None, error:str=None)->dict:
+    "One line of a sweep's summary"
+    t = (res or {}).get('test', {})
+    return dict(member=i, overrides=' '.join(varied), run_id=(res or {}).get('run_id'), best_score=(res or {}).get('best_score'),
+                test_macro_f1=t.get('macro_f1'), test_accuracy=t.get('accuracy'), checkpoint=(res or {}).get('checkpoint'),
+                mlflow_run_id=(res or {}).get('mlflow_run_id'), error=error)
+
+def sweep(
+    preset:str,              # a name from `list_presets(config_dir)`
+    overrides=(),            # Hydra overrides, sweep ones included
+    config_dir=None,         # a folder of the user's own presets
+    quiet:bool=False,        # no progress bars or model summaries
+    now=None,                # the time the sweep's id is made of (default: now, UTC)
+):                           # the summary, one row per member (a DataFrame)
+    "Train every member of a sweep, one after the other; write the summary to logs/sweeps/<sweep id>.csv"
+    import pandas as pd
+    members = expand_sweep(overrides)
+    varying = [i for i in range(len(members[0])) if len({m[i] for m in members}) > 1]
+    sid = f'{preset}-sweep-{(now or datetime.now(timezone.utc)):{RUN_STAMP}}'
+    rows, cfgs = [], [compose_config(preset, [*m, f'sweep={sid}'], config_dir) for m in members]   # every member composes before any trains
+    if any(str(c.trainer.strategy).startswith('ddp') or c.trainer.devices not in (1, 'auto') or c.trainer.num_nodes != 1 for c in cfgs):
+        raise ValueError('a sweep runs its members in this process, one after the other; run DDP trainings one by one (without --multirun)')
+    for i, (m, cfg) in enumerate(zip(members, cfgs), 1):
+        varied = [m[j] for j in varying]
+        try: rows.append(_member_row(i, varied, fit(cfg, quiet=quiet)))
+        except Exception as e: rows.append(_member_row(i, varied, error=f'{type(e).__name__}: {e}'))
+    df = pd.DataFrame(rows)
+    out = Path(cfgs[0].paths.logs) / 'sweeps' / f'{sid}.csv'
+    out.parent.mkdir(parents=True, exist_ok=True); df.to_csv(out, index=False)
+    df.attrs.update(sweep=sid, summary=_rel(out))
+    return df
 
 # %% ../nbs/08_run.ipynb #65ca62fd
 def train_parser()->argparse.ArgumentParser:
     "Command-line options of `xnn_train`"
     p = argparse.ArgumentParser('xnn_train', description='Train a chest X-ray classifier from a preset',
-                                epilog=f'presets: {", ".join(list_presets())}. Overrides use Hydra syntax, e.g. data.dir=/tmp/d trainer.max_epochs=5')
+                                epilog=f'presets: {", ".join(list_presets())}. Overrides use Hydra syntax, e.g. data.dir=/tmp/d trainer.max_epochs=5; '
+                                       'with --multirun, comma-separated values sweep: optim.lr=1e-4,3e-4')
     p.add_argument('-cn', '--config-name', default='demo', help='preset (default: demo)')
+    p.add_argument('-cd', '--config-dir', help="a folder of your own presets (YAML files), composed with xnn's")
     p.add_argument('overrides', nargs='*', help='key=value overrides')
-    p.add_argument('--cfg', action='store_true', help='print the composed configuration and exit')
+    p.add_argument('-m', '--multirun', action='store_true', help='one run per combination of the comma-separated values, then a summary')
+    p.add_argument('--force', action='store_true', help='with run_id=ID: replace an earlier run of that id (runs never replace each other otherwise)')
+    p.add_argument('--cfg', action='store_true', help='print the composed configuration (of every member, with --multirun) and exit')
     return add_quiet(p)
 
-def xnn_train(argv=None):
-    "Console script: `xnn_train -cn PRESET [-q] [overrides ...]`; ends with the test metrics and the files written (-q: the files only)"
-    a = train_parser().parse_intermixed_args(argv)   # options may sit between the overrides
-    with cli_errors('xnn_train'):
-        cfg = compose_config(a.config_name, a.overrides)
-        if a.cfg: return print(OmegaConf.to_yaml(cfg))
-        res = fit(cfg, quiet=a.quiet)
-    if not res: return                               # not rank 0
+def _print_run(res:dict, quiet:bool):
     t = res['test']
-    if not a.quiet:
+    if not quiet:
         print(f"best epoch {res['best_epoch']} of {res['last_epoch']} ({res['monitor']} {res['best_score']:.3f}); "
               f"test macro-F1 {t['macro_f1']:.3f} [{t['macro_f1_ci'][0]:.3f}, {t['macro_f1_ci'][1]:.3f}], accuracy {t['accuracy']:.3f}, AUROC {t['auroc']:.3f}")
-    print(f"checkpoint: {res['checkpoint']}   metrics: {Path(res['checkpoint']).with_suffix('.metrics.json')}")
+    for k in res.get('kept', []): print(f'kept the earlier file that was in the pointer\'s place as {k}')
+    print(f"checkpoint: {res['checkpoint']}   metrics: {Path(res['checkpoint']).with_suffix('.metrics.json')}   latest: {res['latest']}")
+
+def _print_sweep(df, quiet:bool):
+    from tabulate import tabulate
+    cols = ['member', 'overrides', 'test_macro_f1', 'test_accuracy', 'best_score', 'checkpoint'] + (['error'] if df.error.notna().any() else [])
+    if not quiet: print(tabulate(df[cols], headers='keys', showindex=False, floatfmt='.3f', missingval='-'))
+    print(f"sweep {df.attrs['sweep']}: {int(df.error.isna().sum())} of {len(df)} runs trained   summary: {df.attrs['summary']}")
+    if df.error.notna().any(): raise SystemExit(f"xnn_train: error: {int(df.error.notna().sum())} run(s) of the sweep failed (see {df.attrs['summary']})")
+
+def xnn_train(argv=None):
+    "Console script: `xnn_train -cn PRESET [-cd DIR] [-m] [--force] [-q] [overrides ...]`; ends with the test metrics and the files written"
+    a = train_parser().parse_intermixed_args(argv)   # options may sit between the overrides
+    over = [*a.overrides, *(['force=true'] if a.force else [])]
+    with cli_errors('xnn_train'):
+        if a.cfg: return print('\n---\n'.join(OmegaConf.to_yaml(compose_config(a.config_name, m, a.config_dir)) for m in (expand_sweep(over) if a.multirun else [over])))
+        if a.multirun: df = sweep(a.config_name, over, a.config_dir, quiet=a.quiet)
+        else: res = fit(compose_config(a.config_name, over, a.config_dir), quiet=a.quiet)
+    if a.multirun: return _print_sweep(df, a.quiet)
+    if res: _print_run(res, a.quiet)                 # {} on ranks other than 0
