@@ -199,8 +199,9 @@ def write_report(cfg:DemoConfig, trained:dict)->dict:
     from xnn.evaluate import headline_table, per_class_table
     rep, expl = cfg.path('report'), cfg.path('explanations')
     figs = rep / 'figures'; figs.mkdir(parents=True, exist_ok=True)
-    for name in ('evaluation.png', 'misclassified.png'): shutil.copy2(cfg.path('logs') / 'figures' / cfg.preset / name, figs / name)
-    fig = plot_training_curves(cfg.path('logs') / 'csv' / cfg.preset / 'metrics.csv', trained['best_epoch'])
+    rid = trained.get('run_id', cfg.preset)     # the training run's id names its logs (a run of an older xnn: the preset)
+    for name in ('evaluation.png', 'misclassified.png'): shutil.copy2(cfg.path('logs') / 'figures' / rid / name, figs / name)
+    fig = plot_training_curves(cfg.path('logs') / 'csv' / rid / 'metrics.csv', trained['best_epoch'])
     fig.savefig(figs / 'training_curves.png', dpi=110); plt.close(fig)
     df, trust = ExplanationRun.open(expl).metrics, write_trust(expl, rep)
     methods = [m for m in cfg.methods if m in set(df.method)]
