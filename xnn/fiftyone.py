@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
 from .artifacts import ExplanationRun
-from .core import DICOM_SUFFIXES, add_quiet, cli_errors, load_xray, progress
+from .core import DICOM_SUFFIXES, add_quiet, cli_errors, load_xray, progress, require_extra
 from .data.wrangle import NEAR_DUPLICATE_THRESHOLD, describe_films, read_annotations
 from .trust import FLAGS, METRICS
+
+require_extra('fiftyone', 'fiftyone')   # FiftyOne comes with xnn's 'fiftyone' extra (UMAP is optional: t-SNE stands in)
 
 # %% auto #0
 __all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add_predictions', 'trust_fields', 'sanity_fields',
