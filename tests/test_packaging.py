@@ -182,3 +182,11 @@ def test_core_install_resolves_without_extras(tmp_path):
     for pkg in ('fastapi', 'uvicorn'):    # MLflow's own server brings these; nothing else may
         by = sorted(n for n, i in got.items() if pkg in _unconditional(i['metadata'].get('requires_dist', [])))
         assert pkg not in got or all(b.startswith('mlflow') for b in by), f'pip install xnn pulls {pkg} through {by}'
+
+def test_make_and_ci_use_the_extras_and_the_hooks():
+    make, ci = (ROOT / 'Makefile').read_text(), (ROOT / '.ci/run').read_text()
+    assert "-e '.[all,dev]'" in make, 'Makefile: make install does not install every extra and the dev tools'
+    lint = re.search(r'^lint:.*\n((?:\t.*\n)+)', make, re.M)
+    assert lint and 'pre-commit run --all-files' in lint.group(1), 'Makefile: make lint does not run the pre-commit hooks'
+    assert 'pre-commit run --all-files' in ci and ci.index('pre-commit run') < ci.index('tools/run_tests.sh'), '.ci/run: no pre-commit before the tests'
+    assert ci.count('echo "0 passed, 1 failed"') >= 2, '.ci/run: a failed check must end with the line 0 passed, 1 failed'
