@@ -13,10 +13,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['CLASSES', 'EXTRAS', 'MAX_PIXELS', 'IMAGE_FORMATS', 'DICOM_SUFFIXES', 'IMAGE_SUFFIXES', 'META_KEYS',
-           'RADIOGRAPH_MODALITIES', 'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'USER_ERRORS', 'class_index',
-           'seed_everything', 'default_device', 'require_extra', 'XrayLoadError', 'is_dicom', 'open_image',
-           'to_gray_float', 'read_xray', 'load_xray', 'window_film', 'dicom_header', 'write_dicom', 'file_digest',
-           'file_sha1', 'cli_errors', 'progress', 'add_quiet']
+           'RADIOGRAPH_MODALITIES', 'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'class_index', 'seed_everything',
+           'default_device', 'require_extra', 'XrayLoadError', 'is_dicom', 'open_image', 'to_gray_float', 'read_xray',
+           'load_xray', 'window_film', 'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'progress',
+           'USER_ERRORS', 'add_quiet', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #dfc3fd56
 CLASSES = ('bacteria', 'normal', 'virus')
@@ -392,16 +392,8 @@ def file_sha1(path)->str:
     return file_digest(path, 'sha1')
 
 # %% ../nbs/00_core.ipynb #b87d8dcf
-USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
-
-@contextmanager
-def cli_errors(prog:str):
-    "Turn user errors raised inside the block into `prog: error: message` and exit status 2"
-    try: yield
-    except USER_ERRORS as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f'{prog}: error: {msg}', file=sys.stderr)
-        raise SystemExit(2) from None
+from .cli import USER_ERRORS, add_quiet, cli_errors   # moved to xnn.cli; re-exported until serve, app and fiftyone are commands
+_all_ = ['USER_ERRORS', 'add_quiet', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #0f286190
 def progress(
@@ -416,9 +408,3 @@ def progress(
     if quiet: return it
     from tqdm.auto import tqdm
     return tqdm(it, desc=desc, total=total, unit=unit, delay=delay, dynamic_ncols=True, leave=False)
-
-# %% ../nbs/00_core.ipynb #d308ea56
-def add_quiet(p):
-    "Add `-q/--quiet` to the argparse parser `p`; returns `p`"
-    p.add_argument('-q', '--quiet', action='store_true', help='no progress bars or summaries; errors and the result path only')
-    return p
