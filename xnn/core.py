@@ -392,7 +392,7 @@ def file_sha1(path)->str:
     return file_digest(path, 'sha1')
 
 # %% ../nbs/00_core.ipynb #b87d8dcf
-from .cli import USER_ERRORS, add_quiet, cli_errors   # moved to xnn.cli; re-exported until serve, app and fiftyone are commands
+from .cli import USER_ERRORS, add_quiet, cli_errors   # noqa: E402 — moved to xnn.cli; re-exported until serve, app and fiftyone are commands
 _all_ = ['USER_ERRORS', 'add_quiet', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #0f286190
