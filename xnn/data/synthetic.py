@@ -4,19 +4,21 @@
 
 # %% ../../nbs/01_synthetic.ipynb #f5cb2179
 from __future__ import annotations
-import argparse, csv, json, shutil
+import csv, json, shutil
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import gaussian_filter
 from .. import core
-from ..core import CLASSES, add_quiet, cli_errors
+from ..cli import command
+from ..core import CLASSES
 
 # %% auto #0
 __all__ = ['MARKERS', 'SHORTCUT_MARKER', 'SynthConfig', 'sample_anatomy', 'sample_pose', 'draw_anatomy', 'lesion_bacteria',
            'lesion_virus', 'lesion_contrast', 'pick_spot', 'finish', 'draw_markers', 'draw_xray', 'kaggle_name',
-           'plan_dataset', 'synthesize', 'show_examples', 'synth_parser', 'xnn_synth']
+           'plan_dataset', 'synthesize', 'show_examples', 'xnn_synth']
 
 # %% ../../nbs/01_synthetic.ipynb #bd8a1561
 @dataclass
@@ -257,6 +259,7 @@ def _write_film(out:Path, rec:dict, cfg:SynthConfig, anatomy:dict, spots:dict)->
 def synthesize(
     out,                      # output folder
     cfg:SynthConfig=None,     # data set settings (defaults if None)
+    *,
     force:bool=False,         # replace an earlier synthetic data set in `out`
     progress:bool=False,      # show a progress bar (once the work takes more than 2 s)
 )->Path:                      # `out/chest_xray`, the Kaggle-style root
@@ -302,25 +305,21 @@ def show_examples(
     return fig
 
 # %% ../../nbs/01_synthetic.ipynb #fa4d8f30
-def synth_parser()->argparse.ArgumentParser:
-    "Command-line options of `xnn_synth`"
-    p = argparse.ArgumentParser('xnn_synth', description='Write synthetic chest X-rays with exact lesion masks in the Kaggle layout')
-    p.add_argument('out', help='output folder')
-    p.add_argument('--patients', type=int, default=150, help='number of patients, 1-3 films each (default: 150)')
-    p.add_argument('--size', type=int, default=256, help='median film height in pixels (default: 256)')
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    p.add_argument('--difficulty', type=float, default=0.5, help='lesion subtlety, 0 obvious ... 1 barely visible (default: 0.5)')
-    p.add_argument('--shortcut', choices=CLASSES, help="tie a 'PORTABLE' marker to this class")
-    p.add_argument('--shortcut-strength', type=float, default=0.9, help='P(PORTABLE | shortcut class) (default: 0.9)')
-    p.add_argument('--force', action='store_true', help='replace an earlier synthetic data set in OUT')
-    return add_quiet(p)
-
-def xnn_synth(argv=None):
-    "Console script: `xnn_synth OUT [--patients N] [--size PX] [--seed S] [-q] ...`; prints the one line naming what it wrote"
-    a = synth_parser().parse_args(argv)
-    with cli_errors('xnn_synth'):
-        cfg = SynthConfig(patients=a.patients, size=a.size, seed=a.seed, difficulty=a.difficulty,
-                          shortcut=a.shortcut, shortcut_strength=a.shortcut_strength)
-        root = synthesize(a.out, cfg, force=a.force, progress=not a.quiet)
+@command
+def xnn_synth(
+    out:Path,                   # output folder
+    *,
+    patients:int=SynthConfig.patients,  # number of patients, 1-3 films each
+    size:int=SynthConfig.size,  # median film height in pixels
+    seed:int=SynthConfig.seed,  # random seed
+    difficulty:float=SynthConfig.difficulty,  # lesion subtlety, 0 obvious ... 1 barely visible
+    shortcut:Literal[CLASSES]=None,           # tie a 'PORTABLE' marker to this class
+    shortcut_strength:float=SynthConfig.shortcut_strength,  # P(PORTABLE | shortcut class)
+    force:bool=False,           # replace an earlier synthetic data set in OUT
+    quiet:bool=False,           # no progress bar: only the line naming what was written
+):
+    "Write synthetic chest X-rays with exact lesion masks in the Kaggle layout"
+    cfg = SynthConfig(patients=patients, size=size, seed=seed, difficulty=difficulty, shortcut=shortcut, shortcut_strength=shortcut_strength)
+    root = synthesize(out, cfg, force=force, progress=not quiet)
     n = sum(1 for _ in root.rglob('*.jpeg'))
-    print(f'wrote {n} films of {a.patients} patients to {root} (lesion masks in {Path(a.out) / "masks"})')
+    print(f'wrote {n} films of {patients} patients to {root} (lesion masks in {Path(out) / "masks"})')
