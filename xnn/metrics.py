@@ -6,24 +6,31 @@
 from __future__ import annotations
 import numpy as np, torch
 from torchmetrics import MetricCollection
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score, MulticlassPrecision,
-                                         MulticlassRecall)
+from torchmetrics.classification import (MulticlassAccuracy, MulticlassAUROC, MulticlassAveragePrecision, MulticlassF1Score,
+                                         MulticlassPrecision, MulticlassRecall)
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['classification_metrics', 'flatten_metrics', 'probabilities', 'bootstrap_ci', 'mean_ci', 'metrics_report']
+__all__ = ['EPOCH_METRICS', 'classification_metrics', 'flatten_metrics', 'probabilities', 'bootstrap_ci', 'mean_ci',
+           'metrics_report']
 
 # %% ../nbs/05_metrics.ipynb #492d0dad
+EPOCH_METRICS = dict(  # name → k → metric; macro AUROC and AP are one-vs-rest
+    accuracy=lambda k: MulticlassAccuracy(k, average='micro'), macro_f1=lambda k: MulticlassF1Score(k, average='macro'),
+    auroc=lambda k: MulticlassAUROC(k, average='macro'), ap=lambda k: MulticlassAveragePrecision(k, average='macro'),
+    precision=lambda k: MulticlassPrecision(k, average=None), recall=lambda k: MulticlassRecall(k, average=None),
+    f1=lambda k: MulticlassF1Score(k, average=None))
+
 def classification_metrics(
     num_classes:int=3,  # number of classes
     prefix:str='',      # e.g. 'val/'
+    names=None,         # which of `EPOCH_METRICS` (e.g. the training split's 'accuracy', 'macro_f1', 'ap'); None: all
 )->MetricCollection:    # update with (probabilities, targets); compute once per epoch
-    "Accuracy, macro-F1, macro AUROC and per-class precision/recall/F1, accumulated over an epoch"
-    k = num_classes
-    return MetricCollection(dict(
-        accuracy=MulticlassAccuracy(k, average='micro'), macro_f1=MulticlassF1Score(k, average='macro'),
-        auroc=MulticlassAUROC(k, average='macro'), precision=MulticlassPrecision(k, average=None),
-        recall=MulticlassRecall(k, average=None), f1=MulticlassF1Score(k, average=None)), prefix=prefix)
+    "Accuracy, macro-F1, macro AUROC, macro average precision and per-class precision/recall/F1, accumulated over an epoch"
+    names = tuple(EPOCH_METRICS) if names is None else tuple(names)
+    if unknown := [n for n in names if n not in EPOCH_METRICS]:
+        raise ValueError(f'unknown metrics {unknown}: choose from {", ".join(EPOCH_METRICS)}')
+    return MetricCollection({n: EPOCH_METRICS[n](num_classes) for n in names}, prefix=prefix)
 
 def flatten_metrics(
     values:dict,          # output of a MetricCollection's compute()

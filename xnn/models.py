@@ -16,9 +16,10 @@ from .core import CLASSES
 from .data.loaders import Preprocess
 
 # %% auto #0
-__all__ = ['BACKBONES', 'XRV_PATHOLOGIES', 'HEADS', 'FREEZE_MODES', 'BackboneSpec', 'register_backbone', 'SmallCNN', 'XrayNet',
-           'WeightsError', 'check_keys', 'load_state_strict', 'read_state_dict', 'tv_weights', 'tokens_to_map',
-           'get_spec', 'create_model', 'cam_shape', 'count_params', 'freeze', 'model_meta', 'rebuild']
+__all__ = ['BACKBONES', 'POOLS', 'XRV_PATHOLOGIES', 'HEADS', 'FREEZE_MODES', 'NORMS', 'BackboneSpec', 'register_backbone',
+           'SmallCNN', 'HeadConfig', 'GlobalPool', 'MLPHead', 'make_head', 'XrayNet', 'WeightsError', 'check_keys',
+           'load_state_strict', 'read_state_dict', 'tv_weights', 'tokens_to_map', 'get_spec', 'create_model',
+           'cam_shape', 'count_params', 'freeze', 'model_meta', 'recorded_head', 'rebuild']
 
 # %% ../nbs/04_models.ipynb #39fcf213
 def _children(*paths):
@@ -50,6 +51,7 @@ class BackboneSpec:
     cam_reshape:Callable|None=None  # CAM layer output → (B, C, h, w), for token models; None: the output already is a map
     labels:tuple=()              # classes of the pretrained classifier (kept by `create_model(..., head='pretrained')`)
     forward_kwargs:dict=field(default_factory=dict)  # extra keyword arguments of a HF model's forward
+    pool:str|None=None           # dotted path of the global pooling: a pooling module, or the Sequential whose output the forward averages; None: average only
 
 BACKBONES = {}
 
@@ -62,9 +64,9 @@ def register_backbone(spec:BackboneSpec)->BackboneSpec:
 # %% ../nbs/04_models.ipynb #5545435d
 _resnet_blocks = _children('layer1', 'layer2', 'layer3', 'layer4')
 for _n in ('resnet18', 'resnet34', 'resnet50', 'resnet101'):
-    register_backbone(BackboneSpec(_n, 'torchvision', _n, 'fc', 'layer4', _resnet_blocks, weights='DEFAULT', licence='BSD-3 (torchvision)'))
+    register_backbone(BackboneSpec(_n, 'torchvision', _n, 'fc', 'layer4', _resnet_blocks, weights='DEFAULT', pool='avgpool', licence='BSD-3 (torchvision)'))
 register_backbone(BackboneSpec('mobilenet_v2', 'torchvision', 'mobilenet_v2', 'classifier.1', 'features.18', _children('features'),
-                               weights='DEFAULT', licence='BSD-3 (torchvision)'))
+                               weights='DEFAULT', pool='features', licence='BSD-3 (torchvision)'))
 
 def _hf_convnext_blocks(net):
     "Per stage: its downsampling layer, then each ConvNeXt block"
@@ -78,7 +80,7 @@ _cnx = dict(source='hf', arch='convnextv2', head='classifier', cam_layer='convne
             blocks=_hf_convnext_blocks, neck=('convnextv2.layernorm',))
 register_backbone(BackboneSpec('convnextv2', weights='facebook/convnextv2-tiny-1k-224', licence='CC-BY-NC-4.0 (Meta weights)', **_cnx))
 register_backbone(BackboneSpec('tiny_convnextv2', config=dict(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64]), **_cnx))
-_small = dict(source='xnn', arch='small_cnn', head='head', cam_layer='blocks.4', blocks=_children('blocks'), preprocess=Preprocess(128))
+_small = dict(source='xnn', arch='small_cnn', head='head', cam_layer='blocks.4', blocks=_children('blocks'), pool='pool', preprocess=Preprocess(128))
 for _s in (BackboneSpec('small_cnn', **_small),                                      # output stride 32: stage-one checkpoints
            BackboneSpec('small_cnn_s16', config=dict(output_stride=16), **_small)):  # 8×8 last map at 128 px: the demo's
     register_backbone(_s)
@@ -102,19 +104,71 @@ class SmallCNN(nn.Module):
         self.pool, self.head = nn.AdaptiveAvgPool2d(1), nn.Linear(w[-1], num_classes)
     def forward(self, x): return self.head(self.pool(self.blocks(x)).flatten(1))
 
+# %% ../nbs/04_models.ipynb #74c0c814
+POOLS = ('avg', 'max', 'gem')
+
+@dataclass(frozen=True)
+class HeadConfig:
+    "The classification head on the pooled features, as data; the default is one `nn.Linear` on average pooling"
+    hidden:tuple=()     # hidden layer sizes (ReLU after each); () for a single linear layer
+    dropout:float=0.    # dropout before every linear layer of the head
+    pool:str='avg'      # avg | max | gem: how the last feature map becomes one vector per film
+    def __post_init__(self):
+        object.__setattr__(self, 'hidden', tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, 'dropout', float(self.dropout))
+        if self.pool not in POOLS: raise ValueError(f'pool must be one of {", ".join(POOLS)}, not {self.pool!r}')
+        if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
+        if any(h < 1 for h in self.hidden): raise ValueError(f'hidden sizes must be positive, not {list(self.hidden)}')
+
+    @property
+    def linear(self)->bool: return not self.hidden and not self.dropout
+
+# %% ../nbs/04_models.ipynb #a25679b5
+class GlobalPool(nn.Module):
+    "One value per channel over every position of (B, C, *positions), dims kept: average, maximum or GeM (p=3)"
+    def __init__(self, kind:str='avg', p:float=3., eps:float=1e-6):
+        super().__init__()
+        if kind not in POOLS: raise ValueError(f'pool must be one of {", ".join(POOLS)}, not {kind!r}')
+        self.kind, self.p, self.eps = kind, p, eps
+
+    def forward(self, x):
+        dims = tuple(range(2, x.ndim))
+        if self.kind == 'max': return x.amax(dims, keepdim=True)
+        if self.kind == 'gem': return x.clamp_min(self.eps).pow(self.p).mean(dims, keepdim=True).pow(1 / self.p)
+        return x.mean(dims, keepdim=True)
+
+    def extra_repr(self)->str: return repr(self.kind)
+
+# %% ../nbs/04_models.ipynb #42eef754
+class MLPHead(nn.Sequential):
+    "Pooled features (B, F) → logits: dropout → linear → ReLU per hidden size, then dropout → linear"
+    def __init__(self, in_features:int, out_features:int, hidden=(), dropout:float=0.):
+        sizes, layers = (in_features, *hidden, out_features), []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers += [nn.Dropout(dropout), nn.Linear(a, b)] + ([nn.ReLU(inplace=True)] if i < len(hidden) else [])
+        super().__init__(*layers)
+        self.in_features, self.out_features = in_features, out_features   # as nn.Linear has them
+
+def make_head(in_features:int, out_features:int, config:HeadConfig=None)->nn.Module:
+    "The head `config` describes: a plain `nn.Linear` without hidden layers or dropout, else an `MLPHead`"
+    c = config or HeadConfig()
+    return nn.Linear(in_features, out_features) if c.linear else MLPHead(in_features, out_features, c.hidden, c.dropout)
+
 # %% ../nbs/04_models.ipynb #9fa812eb
 class XrayNet(nn.Module):
     "A backbone + head as a `tensor → logits` module that knows its head, blocks and CAM layer"
-    def __init__(self, net:nn.Module, spec:BackboneSpec, classes=CLASSES, preprocess:Preprocess=None):
+    def __init__(self, net:nn.Module, spec:BackboneSpec, classes=CLASSES, preprocess:Preprocess=None,
+                 head_config:HeadConfig=None):  # the head and pooling `net` was built with (see `create_model`)
         super().__init__()
         self.net, self.spec, self.classes = net, spec, tuple(classes)
+        self.head_config, self.freeze_norm = head_config or HeadConfig(), False   # `freeze(..., freeze_norm=True)` sets the flag
         self.preprocess = preprocess or spec.preprocess
         self.is_hf = spec.source == 'hf'
 
     def forward(self, x): return self.net(pixel_values=x, **self.spec.forward_kwargs).logits if self.is_hf else self.net(x)
 
     @property
-    def head(self)->nn.Linear: return self.net.get_submodule(self.spec.head)
+    def head(self)->nn.Module: return self.net.get_submodule(self.spec.head)
     @property
     def cam_layer(self)->nn.Module:
         if self.spec.cam_layer is None: raise ValueError(f'backbone {self.spec.name!r} has no CAM layer (no spatial feature map)')
@@ -139,10 +193,10 @@ class XrayNet(nn.Module):
         return got['x']
 
     def train(self, mode:bool=True):
-        "Like `nn.Module.train`, but BatchNorm layers whose parameters are all frozen stay in eval mode"
+        "Like `nn.Module.train`, but BatchNorm layers whose parameters are all frozen (all of them with `freeze_norm`) stay in eval mode"
         super().train(mode)
         for m in self.modules():
-            if isinstance(m, _BatchNorm) and m.affine and not any(p.requires_grad for p in m.parameters()): m.eval()
+            if isinstance(m, _BatchNorm) and (self.freeze_norm or m.affine and not any(p.requires_grad for p in m.parameters())): m.eval()
         return self
 
 # %% ../nbs/04_models.ipynb #a13506e4
@@ -194,10 +248,13 @@ def read_state_dict(path)->dict:
     return sd.get('state_dict', sd) if isinstance(sd, dict) else sd
 
 # %% ../nbs/04_models.ipynb #47a682cd
+def _set_module(net:nn.Module, path:str, module:nn.Module):
+    "Put `module` at the dotted `path` of `net`"
+    parent, _, leaf = path.rpartition('.')
+    setattr(net.get_submodule(parent) if parent else net, leaf, module)
+
 def _replace_head(net:nn.Module, head:str, num_classes:int):
-    old = net.get_submodule(head)
-    parent, _, leaf = head.rpartition('.')
-    setattr(net.get_submodule(parent) if parent else net, leaf, nn.Linear(old.in_features, num_classes))
+    _set_module(net, head, nn.Linear(net.get_submodule(head).in_features, num_classes))
 
 def _is_local(weights)->bool:
     "Whether `weights` names a local file or folder rather than a library's identifier"
@@ -293,8 +350,8 @@ XRV_PATHOLOGIES = ('Atelectasis', 'Consolidation', 'Infiltration', 'Pneumothorax
 _xrv_pp = dict(fit='crop', mean=(0.5,), std=(1 / 2048,), channels=1)          # a [0, 1] film → the library's [-1024, 1024]
 _txrv = dict(source='txrv', labels=XRV_PATHOLOGIES, licence='Apache-2.0 (TorchXRayVision; weights trained on public CXR data sets with their own terms)')
 for _s in (BackboneSpec('txrv_densenet121', arch='DenseNet', head='classifier', cam_layer='features.norm5', blocks=_dense_blocks,
-                        neck=('features.norm5',), weights='densenet121-res224-all', preprocess=Preprocess(224, **_xrv_pp), **_txrv),
-           BackboneSpec('txrv_resnet50', arch='ResNet', head='model.fc', cam_layer='model.layer4',
+                        neck=('features.norm5',), pool='features', weights='densenet121-res224-all', preprocess=Preprocess(224, **_xrv_pp), **_txrv),
+           BackboneSpec('txrv_resnet50', arch='ResNet', head='model.fc', cam_layer='model.layer4', pool='model.avgpool',
                         blocks=_children('model.layer1', 'model.layer2', 'model.layer3', 'model.layer4'),
                         weights='resnet50-res512-all', preprocess=Preprocess(512, **_xrv_pp), **_txrv)):
     register_backbone(_s)
@@ -325,7 +382,7 @@ _vit = dict(source='hf', arch='vit', head='classifier', cam_layer='vit.layers.-1
             neck=('vit.layernorm',), cam_reshape=partial(tokens_to_map, cls_tokens=1), forward_kwargs=dict(interpolate_pos_encoding=True),
             preprocess=Preprocess(224, mean=(0.5,) * 3, std=(0.5,) * 3))
 _swin = dict(source='hf', arch='swin', head='classifier', cam_layer='swin.layernorm', blocks=_swin_blocks, neck=('swin.layernorm',),
-             cam_reshape=tokens_to_map)
+             cam_reshape=tokens_to_map, pool='swin.pooler')
 for _s in (BackboneSpec('vit', weights='google/vit-base-patch16-224', licence='Apache-2.0 (Google weights)', **_vit),
            BackboneSpec('tiny_vit', config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                                                 image_size=64, patch_size=16), **_vit),
@@ -374,6 +431,24 @@ def _pretrained_classes(spec:BackboneSpec, weights)->tuple:
     if weights is None: raise ValueError("head='pretrained' reads the pretrained classifier: pass weights (a local file or the library's name)")
     return spec.labels
 
+def _set_pool(net:nn.Module, spec:BackboneSpec, kind:str):
+    "Pool with `kind` at `spec.pool`: replace the pooling module there, or append one to the Sequential whose output the forward averages"
+    if kind == 'avg': return
+    if spec.pool is None:
+        raise ValueError(f"backbone {spec.name!r} pools inside its forward: pool must be 'avg' ({kind} works for "
+                         f"{', '.join(n for n, s in BACKBONES.items() if s.pool)})")
+    m = net.get_submodule(spec.pool)
+    if isinstance(m, nn.Sequential): m.append(GlobalPool(kind))     # the forward's own average of a 1×1 map then changes nothing
+    else: _set_module(net, spec.pool, GlobalPool(kind))
+
+def _apply_head(net:nn.Module, spec:BackboneSpec, config:HeadConfig)->nn.Module:
+    "Give `net`, as a builder made it (a linear head on average pooling), the head and pooling of `config`"
+    if not config.linear:
+        old = net.get_submodule(spec.head)
+        _set_module(net, spec.head, make_head(old.in_features, old.out_features, config))
+    _set_pool(net, spec, config.pool)
+    return net
+
 def create_model(
     name:str,                 # registry key (`BACKBONES`) or any torchvision model name
     source:str=None,          # 'torchvision' | 'hf' | 'xnn' | 'txrv' (checked against the registry)
@@ -383,13 +458,17 @@ def create_model(
     config:dict=None,         # builder options for random init (HF config overrides)
     preprocess:Preprocess=None, # input preprocessing (the spec's default if None)
     head:str='new',           # 'new': a fresh `num_classes` head; 'pretrained': keep the library's classifier, classes `spec.labels`
+    head_config:HeadConfig|dict=None, # hidden layers, dropout and pooling of a new head (default: one nn.Linear on average pooling)
 )->XrayNet:
     "Build a backbone with a fresh `num_classes` head (or its pretrained one) as a `tensor → logits` `XrayNet`"
     spec = get_spec(name, source)
     if head not in HEADS: raise ValueError(f'head must be one of {", ".join(HEADS)}, not {head!r}')
     if weights == 'pretrained': weights = spec.weights
-    if head == 'pretrained': classes, num_classes = _pretrained_classes(spec, weights), None
-    return XrayNet(_BUILDERS[spec.source](spec, weights, num_classes, config), spec, classes, preprocess)
+    hc = HeadConfig(**head_config) if isinstance(head_config, dict) else head_config or HeadConfig()
+    if head == 'pretrained':
+        if hc != HeadConfig(): raise ValueError("head='pretrained' keeps the library's classifier: head_config must be the default")
+        classes, num_classes = _pretrained_classes(spec, weights), None
+    return XrayNet(_apply_head(_BUILDERS[spec.source](spec, weights, num_classes, config), spec, hc), spec, classes, preprocess, hc)
 
 # %% ../nbs/04_models.ipynb #990e610f
 def cam_shape(model:XrayNet, x:torch.Tensor, layer:int|str|None=None)->tuple:
@@ -404,6 +483,7 @@ def cam_shape(model:XrayNet, x:torch.Tensor, layer:int|str|None=None)->tuple:
 
 # %% ../nbs/04_models.ipynb #ba82b491
 FREEZE_MODES = ('feature_extraction', 'fine_tune', 'full')
+NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)  # BatchNorm and InstanceNorm; subclasses (HF's, torchvision's LayerNorm2d) too
 
 def count_params(model:nn.Module)->dict:
     "Trainable and total parameter counts"
@@ -413,6 +493,7 @@ def freeze(
     model:XrayNet,
     mode:str='feature_extraction', # feature_extraction | fine_tune | full
     trainable_blocks:int=0,        # with fine_tune: how many of the last blocks train
+    freeze_norm:bool=False,        # norm layers never train, and BatchNorm keeps its running statistics, whatever else trains
 )->dict:                           # trainable and total parameter counts
     "Set `requires_grad` by blocks; frozen BatchNorm then stays in eval mode"
     if mode not in FREEZE_MODES: raise ValueError(f'freeze mode must be one of {", ".join(FREEZE_MODES)}, not {mode!r}')
@@ -426,6 +507,9 @@ def freeze(
             trainable += blocks[-trainable_blocks:] + model.neck()
         for m in trainable:
             for p in m.parameters(): p.requires_grad_(True)
+    for m in model.modules() if freeze_norm else ():
+        if isinstance(m, NORMS): m.requires_grad_(False)
+    model.freeze_norm = freeze_norm
     model.train(model.training)
     return count_params(model)
 
@@ -433,16 +517,21 @@ def freeze(
 def model_meta(model:XrayNet)->dict:
     "Everything needed to rebuild `model`'s architecture offline, as plain data"
     meta = dict(name=model.spec.name, source=model.spec.source, arch=model.spec.arch, classes=list(model.classes),
-                num_classes=model.head.out_features, preprocess=asdict(model.preprocess), hf_config=None)
+                num_classes=model.head.out_features, preprocess=asdict(model.preprocess), hf_config=None,
+                head=dict(asdict(model.head_config), hidden=list(model.head_config.hidden)))
     if model.is_hf: meta['hf_config'] = model.net.config.to_dict()
     return meta
 
+def recorded_head(meta:dict)->HeadConfig:
+    "The head a model's meta records; checkpoints from before configurable heads had a linear head on average pooling"
+    return HeadConfig(**meta.get('head', {}))
+
 def rebuild(meta:dict)->XrayNet:
     "Random-init `XrayNet` with the architecture described by `meta` (no network access)"
-    pp = Preprocess(**meta['preprocess'])
+    pp, hc = Preprocess(**meta['preprocess']), recorded_head(meta)
     if meta['source'] == 'hf':
         from transformers import AutoModelForImageClassification, CONFIG_MAPPING
         cfg = dict(meta['hf_config']); cfg.pop('model_type', None)
-        net = AutoModelForImageClassification.from_config(CONFIG_MAPPING[meta['arch']](**cfg))
-        return XrayNet(net, get_spec(meta['name'], 'hf'), meta['classes'], pp)   # HF models only come from registered specs
-    return create_model(meta['name'], meta['source'], None, meta['num_classes'], meta['classes'], preprocess=pp)
+        net, spec = AutoModelForImageClassification.from_config(CONFIG_MAPPING[meta['arch']](**cfg)), get_spec(meta['name'], 'hf')
+        return XrayNet(_apply_head(net, spec, hc), spec, meta['classes'], pp, hc)   # HF models only come from registered specs
+    return create_model(meta['name'], meta['source'], None, meta['num_classes'], meta['classes'], preprocess=pp, head_config=hc)

@@ -11,14 +11,17 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import lightning as L
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
-from .core import progress
+from fastcore.basics import patch
+from .core import CLASSES, progress
 from .metrics import classification_metrics, flatten_metrics, probabilities
 from .models import XrayNet, model_meta, rebuild
 
 # %% auto #0
-__all__ = ['LIGHTNING_NOISE', 'LIGHTNING_BANNERS', 'SCHEDULERS', 'quiet_lightning', 'XrayClassifier', 'save_classifier',
-           'read_checkpoint', 'load_classifier', 'predict_probs', 'FeatureDataModule']
+__all__ = ['LIGHTNING_NOISE', 'LIGHTNING_BANNERS', 'VAL_FIGURES', 'SCHEDULERS', 'TRAIN_METRICS', 'quiet_lightning',
+           'mlflow_logger', 'XrayClassifier', 'validation_figure', 'save_classifier', 'read_checkpoint',
+           'load_classifier', 'predict_probs', 'FeatureDataModule']
 
 # %% ../nbs/06_train.ipynb #430dbf55
 LIGHTNING_NOISE = (  # (message regex, category): remarks about runs in which nothing is wrong
@@ -44,8 +47,17 @@ def quiet_lightning():
     finally:
         for log in added: log.removeFilter(_no_banner)
 
+# %% ../nbs/06_train.ipynb #c7452f98
+VAL_FIGURES = 'val_figures'   # the MLflow artifact folder of the per-epoch validation figures
+
+def mlflow_logger(loggers):
+    "The MLFlowLogger among a trainer's `loggers`, or None"
+    from lightning.pytorch.loggers import MLFlowLogger
+    return next((lg for lg in loggers if isinstance(lg, MLFlowLogger)), None)
+
 # %% ../nbs/06_train.ipynb #52ce22ac
 SCHEDULERS = ('plateau', 'cosine', 'none')
+TRAIN_METRICS = ('accuracy', 'macro_f1', 'ap')   # the training split's epoch metrics (names in `EPOCH_METRICS`)
 
 class XrayClassifier(L.LightningModule):
     "Train, validate and test an `XrayNet` with epoch-level metrics"
@@ -56,19 +68,27 @@ class XrayClassifier(L.LightningModule):
                  scheduler:str='plateau',      # plateau | cosine | none
                  class_weights=None,           # per-class loss weights (from the training split)
                  label_smoothing:float=0.,
-                 monitor:str='val/macro_f1',   # what ReduceLROnPlateau watches (maximised)
-                 max_epochs:int=10):           # cosine period
+                 monitor:str='val/macro_f1',   # what ReduceLROnPlateau watches
+                 max_epochs:int=10,            # cosine period
+                 mode:str='max',               # plateau: 'max' for a score as `monitor`, 'min' for a loss
+                 factor:float=0.5,             # plateau: the learning rate's multiplier when `monitor` stalls
+                 patience:int=2,               # plateau: epochs without improvement before it acts
+                 min_lr:float=0.):             # plateau's floor; cosine's final learning rate
         super().__init__()
         if scheduler not in SCHEDULERS: raise ValueError(f'scheduler must be one of {", ".join(SCHEDULERS)}, not {scheduler!r}')
+        if mode not in ('min', 'max'): raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         self.model = model
         cw = None if class_weights is None else [float(w) for w in torch.as_tensor(class_weights)]
-        self.save_hyperparameters(dict(meta=model_meta(model), lr=lr, weight_decay=weight_decay, scheduler=scheduler,
-                                       class_weights=cw, label_smoothing=label_smoothing, monitor=monitor, max_epochs=max_epochs))
+        self.save_hyperparameters(dict(meta=model_meta(model), lr=lr, weight_decay=weight_decay, scheduler=scheduler, class_weights=cw,
+                                       label_smoothing=label_smoothing, monitor=monitor, max_epochs=max_epochs, mode=mode,
+                                       factor=float(factor), patience=int(patience), min_lr=float(min_lr)))
         self.register_buffer('loss_weights', None if cw is None else torch.tensor(cw), persistent=False)
         k = len(model.classes)
+        self.train_metrics = classification_metrics(k, 'train/', TRAIN_METRICS)
         self.val_metrics, self.test_metrics = classification_metrics(k, 'val/'), classification_metrics(k, 'test/')
         self.val_cm = MulticlassConfusionMatrix(k)
-        self.confusion = None  # last validation epoch's confusion matrix
+        self.val_probs, self.val_targets = CatMetric(), CatMetric()  # one validation pass, for its figures (only with MLflow)
+        self.confusion, self._figures = None, False  # last validation epoch's confusion matrix; whether this epoch draws figures
 
     def forward(self, x):
         "Logits for images (B, 3, H, W) — or for cached features (B, F), through the head alone"
@@ -79,8 +99,10 @@ class XrayClassifier(L.LightningModule):
 
     def training_step(self, batch, i):
         x, y = batch
-        loss = self._loss(self(x), y)
+        logits = self(x)
+        loss = self._loss(logits, y)
         self.log('train/loss', loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.train_metrics.update(probabilities(logits.detach()), y)
         return loss
 
     def _eval_step(self, batch, metrics, stage):
@@ -90,6 +112,7 @@ class XrayClassifier(L.LightningModule):
         probs = probabilities(logits)
         metrics.update(probs, y)
         if stage == 'val': self.val_cm.update(probs, y)
+        if stage == 'val' and self._figures: self.val_probs.update(probs); self.val_targets.update(y)
 
     def validation_step(self, batch, i): self._eval_step(batch, self.val_metrics, 'val')
     def test_step(self, batch, i): self._eval_step(batch, self.test_metrics, 'test')
@@ -101,10 +124,16 @@ class XrayClassifier(L.LightningModule):
         self.log_dict(vals)
         metrics.reset()
 
+    def on_train_epoch_end(self): self._epoch_end(self.train_metrics)
+
+    def on_validation_epoch_start(self):
+        self._figures = not self.trainer.sanity_checking and mlflow_logger(self.loggers) is not None
+
     def on_validation_epoch_end(self):
         self._epoch_end(self.val_metrics)
         self.confusion = self.val_cm.compute().cpu()
         self.val_cm.reset()
+        if self._figures: self._log_val_figures()
 
     def on_test_epoch_end(self): self._epoch_end(self.test_metrics)
 
@@ -113,14 +142,41 @@ class XrayClassifier(L.LightningModule):
         return probabilities(self(x))
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if self.hparams.scheduler == 'cosine':
-            return dict(optimizer=opt, lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, self.hparams.max_epochs)))
-        if self.hparams.scheduler == 'plateau':
-            sch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode='max', factor=0.5, patience=2)
-            return dict(optimizer=opt, lr_scheduler=dict(scheduler=sch, monitor=self.hparams.monitor))
+        h = self.hparams
+        opt = torch.optim.AdamW([p for p in self.parameters() if p.requires_grad], lr=h.lr, weight_decay=h.weight_decay)
+        if h.scheduler == 'cosine':
+            return dict(optimizer=opt, lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, h.max_epochs), eta_min=h.min_lr))
+        if h.scheduler == 'plateau':
+            sch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=h.mode, factor=h.factor, patience=h.patience, min_lr=h.min_lr)
+            return dict(optimizer=opt, lr_scheduler=dict(scheduler=sch, monitor=h.monitor))
         return opt
+
+# %% ../nbs/06_train.ipynb #3b6ba1d7
+def validation_figure(
+    cm,                  # confusion matrix (k, k), rows true
+    y, probs,            # targets (n,) and probabilities (n, k) of the same pass
+    classes=CLASSES,
+    epoch:int|None=None, # shown in the title
+):
+    "Confusion matrix and precision-recall curves of one validation pass, side by side, as a pyplot-free matplotlib `Figure`"
+    from matplotlib.figure import Figure
+    from xnn.evaluate import plot_confusion, plot_pr   # evaluate builds on this module: imported when drawing
+    fig = Figure(figsize=(7.4, 3.2))
+    ax1, ax2 = fig.subplots(1, 2)
+    plot_confusion(cm, classes, ax1, title='confusion (rows: true)' if epoch is None else f'epoch {epoch}: confusion (rows: true)')
+    plot_pr(y, probs, classes, ax2)
+    fig.tight_layout()
+    return fig
+
+@patch
+def _log_val_figures(self:XrayClassifier):
+    "This validation pass's `validation_figure` as `val_figures/epoch_NNN.png` in the MLflow run (rank 0)"
+    probs, y = self.val_probs.compute(), self.val_targets.compute()   # a collective: every rank computes
+    self.val_probs.reset(); self.val_targets.reset()
+    if not self.trainer.is_global_zero: return
+    mlf, e = mlflow_logger(self.loggers), self.current_epoch
+    fig = validation_figure(self.confusion.numpy(), y.long().cpu().numpy(), probs.cpu().numpy(), self.model.classes, e)
+    mlf.experiment.log_figure(mlf.run_id, fig, f'{VAL_FIGURES}/epoch_{e:03d}.png')
 
 # %% ../nbs/06_train.ipynb #0bb5c5d7
 def save_classifier(model:XrayNet, path, **extra)->Path:
