@@ -4,36 +4,39 @@
 
 # %% ../nbs/14_serve.ipynb #df9f9cdd
 from __future__ import annotations
-import argparse, base64, copy, io, json, os, queue, sys, threading
+import argparse, base64, copy, hmac, io, ipaddress, json, os, queue, re, sys, threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Literal, Optional
 import numpy as np, torch
 from torchvision import tv_tensors
 from . import __version__
-from .core import MAX_PIXELS, XrayLoadError, add_quiet, cli_errors, file_digest, load_xray, read_xray
+from .core import MAX_PIXELS, XrayLoadError, add_quiet, cli_errors, file_digest, load_xray, read_xray, require_extra
 from .data.loaders import build_transforms
 from .explain import METHODS, Target, explain, method_cost, overlay
 from .metrics import probabilities
 from .models import cam_shape
 from .train import load_classifier
 import asyncio
-try:
-    from fastapi import FastAPI, Query, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, RedirectResponse, Response
-    from pydantic import BaseModel, Field
-    from starlette.datastructures import UploadFile
-except ImportError as e:
-    raise ImportError(f'xnn.serve needs FastAPI: pip install fastapi uvicorn python-multipart ({e})') from None
+require_extra('serve', 'fastapi', 'uvicorn', 'multipart')   # before importing them: the error names pip install 'xnn[serve]'
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 # %% auto #0
-__all__ = ['STATUS', 'ERRORS', 'RAW_TYPES', 'FILENAME', 'OPENMP_ENV', 'prepare_input', 'prepare_mask', 'APIError', 'load_error',
-           'error_response', 'MicroBatcher', 'torch_threads', 'Service', 'check_request', 'run_explanation', 'Health',
-           'MethodInfo', 'ModelInfo', 'Prediction', 'Explanation', 'ErrorBody', 'SizeLimit', 'create_app',
-           'app_from_env', 'serve_parser', 'xnn_serve']
+__all__ = ['STATUS', 'ERRORS', 'AUTH_ERRORS', 'API_KEY', 'RAW_TYPES', 'ENVELOPE', 'DRAIN', 'FILENAME', 'OPENMP_ENV',
+           'prepare_input', 'prepare_mask', 'APIError', 'load_error', 'error_response', 'MicroBatcher', 'torch_threads',
+           'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo', 'Prediction',
+           'Explanation', 'ErrorBody', 'check_api_key', 'key_checker', 'SizeLimit', 'create_app', 'app_from_env',
+           'serve_parser', 'is_loopback', 'xnn_serve']
 
 # %% ../nbs/14_serve.ipynb #dff0c568
 def prepare_input(
@@ -68,15 +71,15 @@ STATUS = dict(missing=400, empty=400, corrupt=400, too_small=400, too_large=413,
 
 class APIError(Exception):
     "An error the service answers with `status` and a JSON body `{error, detail}`"
-    def __init__(self, status:int, error:str, detail:str):
-        self.status, self.error, self.detail = status, error, detail
+    def __init__(self, status:int, error:str, detail:str, headers:dict=None):
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
         super().__init__(detail)
 
 def load_error(e:XrayLoadError)->APIError:
     "The HTTP form of a `load_xray` failure"
     return APIError(STATUS[e.reason], e.reason, str(e))
 
-def error_response(e:APIError)->JSONResponse: return JSONResponse({'error': e.error, 'detail': e.detail}, e.status)
+def error_response(e:APIError)->JSONResponse: return JSONResponse({'error': e.error, 'detail': e.detail}, e.status, e.headers)
 
 # %% ../nbs/14_serve.ipynb #65a0b756
 class MicroBatcher:
@@ -138,9 +141,16 @@ class Service:
         self.classes, self.sha256 = tuple(self.model.classes), file_digest(self.ckpt, 'sha256')
         self.transform = build_transforms(self.model.preprocess)
         self.threads = threads                           # the batcher's and the explainer's; each decoder has one
-        self.decoder = ThreadPoolExecutor(decoders or os.cpu_count() or 1, 'xnn-decode', torch.set_num_threads, (1,))
-        self.batcher = MicroBatcher(self._forward, max_batch, self.threads)
+        self.n_decoders, self.max_batch, self.running = decoders or os.cpu_count() or 1, max_batch, False
+        self.open()
+
+    def open(self):
+        "Start the worker threads (again, after `close`: an app's lifespan may run more than once)"
+        if self.running: return
+        self.decoder = ThreadPoolExecutor(self.n_decoders, 'xnn-decode', torch.set_num_threads, (1,))
+        self.batcher = MicroBatcher(self._forward, self.max_batch, self.threads)
         self.explainer = ThreadPoolExecutor(1, 'xnn-explain', torch.set_num_threads, (self.threads,))
+        self.running = True
 
     @torch.inference_mode()
     def _forward(self, xb:torch.Tensor)->torch.Tensor:
@@ -187,7 +197,9 @@ class Service:
         "Class probabilities of one prepared input (blocking; routes await `submit`'s Future instead)"
         return self.batcher.submit(x).result().numpy()
 
-    def close(self): self.batcher.close(); self.decoder.shutdown(); self.explainer.shutdown()
+    def close(self):
+        "Finish queued work and stop the worker threads"
+        if self.running: self.batcher.close(); self.decoder.shutdown(); self.explainer.shutdown(); self.running = False
 
 # %% ../nbs/14_serve.ipynb #75d4ae34
 def check_request(method:str, target:str, classes)->None:
@@ -238,7 +250,32 @@ class ErrorBody(BaseModel):
     detail:str = Field(..., examples=['cannot load X-ray notes.txt: not an image file (format not recognised)'])
 
 ERRORS = {s: {'model': ErrorBody, 'description': d} for s, d in
-          [(400, 'undecodable image'), (413, 'upload or image too large'), (415, 'not an image / unsupported format'), (422, 'bad parameters')]}
+          [(400, 'undecodable image, or a malformed multipart body'), (413, 'upload or image too large'),
+           (415, 'not an image / unsupported format or Content-Type'), (422, 'bad parameters, or no film in the request')]}
+AUTH_ERRORS = {401: {'model': ErrorBody, 'description': 'no API key, or the wrong one, in the X-API-Key header'}}
+
+# %% ../nbs/14_serve.ipynb #23420c61
+API_KEY = APIKeyHeader(name='X-API-Key', scheme_name='apiKey', auto_error=False,
+                       description='the key xnn_serve was started with (--api-key or XNN_API_KEY); only then is it needed')
+_KEY_CHARS = re.compile(r'[!-~]+')   # printable ASCII without spaces: what an HTTP header carries unchanged
+
+def check_api_key(key:str)->str:
+    "`key` if it can travel in an X-API-Key header; a `ValueError` that says why not (without echoing it) otherwise"
+    if not isinstance(key, str) or not _KEY_CHARS.fullmatch(key):
+        raise ValueError(f'the API key must be printable ASCII characters without spaces (it travels in an HTTP header); '
+                         f'the one given has {len(key) if isinstance(key, str) else type(key).__name__} characters, not all of them such')
+    return key
+
+def _unauthorized(detail:str)->APIError: return APIError(401, 'unauthorized', detail, {'WWW-Authenticate': 'ApiKey header="X-API-Key"'})
+
+def key_checker(api_key:str):
+    "A FastAPI dependency that lets a request through only if its X-API-Key header holds `api_key` (compared in constant time)"
+    expected = check_api_key(api_key).encode()
+    def check(given:Optional[str]=Security(API_KEY)):
+        if not given: raise _unauthorized('this API needs a key: send it in the X-API-Key header')
+        if not hmac.compare_digest(given.encode('utf-8', 'surrogateescape'), expected):
+            raise _unauthorized('the key in the X-API-Key header is not this API\'s key')
+    return check
 
 # %% ../nbs/14_serve.ipynb #b0a76467
 def _prediction(svc:Service, p:np.ndarray)->dict:
@@ -264,14 +301,29 @@ async def _field(form, key:str, limit:int, required:bool=True)->Optional[tuple]:
     if required: raise APIError(422, 'bad_request', f'{key}: Field required (a multipart file field named {key!r})')
     return None
 
+def _bad_form(why:str)->APIError: return APIError(400, 'bad_multipart', f'the multipart/form-data body {why}')
+
+async def _form(request:Request):
+    "The request's multipart form; a 400 naming what is malformed (starlette would answer a bare `detail`, or a 500)"
+    body = await request.body()              # bounded by `SizeLimit`; the parser below reads this copy
+    boundary = parse_options_header(request.headers.get('content-type', ''))[1].get(b'boundary')
+    if not boundary: raise _bad_form('has no boundary: its Content-Type header lacks the boundary=... parameter that separates its parts')
+    if b'--' + boundary + b'--' not in body:
+        raise _bad_form(f'does not end with its closing boundary --{boundary.decode("latin-1")}--: it is truncated, or not multipart')
+    try: return await request.form(max_files=2, max_fields=8)
+    except HTTPException as e: raise _bad_form(f'cannot be parsed: {e.detail}') from None
+    except ValueError as e: raise _bad_form(f'cannot be parsed: {e}') from None    # python-multipart's own parse errors
+
 async def _upload(request:Request, svc:Service, filename:Optional[str]=None, mask:bool=False)->tuple:
     "(film bytes, its name, (mask bytes, name) or None) of a request: a multipart form or a raw image/DICOM body"
     ctype = request.headers.get('content-type', '').split(';')[0].strip().lower()
     if _is_raw(ctype): return await _body(request, svc.max_bytes + 1), filename or 'upload', None
     if ctype == 'multipart/form-data':
-        async with request.form(max_files=2, max_fields=8) as form:
+        form = await _form(request)
+        try:
             film = await _field(form, 'file', svc.max_bytes + 1)
             return (*film, await _field(form, 'mask', svc.max_bytes + 1, required=False) if mask else None)
+        finally: await form.close()
     if ctype in ('', 'application/x-www-form-urlencoded'):
         raise APIError(422, 'bad_request', 'file: Field required (send the film as the multipart field "file" or as a raw body '
                                            'with Content-Type image/... or application/dicom)')
@@ -279,20 +331,58 @@ async def _upload(request:Request, svc:Service, filename:Optional[str]=None, mas
                                             'or as a raw body with Content-Type image/... or application/dicom')
 
 # %% ../nbs/14_serve.ipynb #3ca9b813
+ENVELOPE = 65536                 # room for a multipart form's headers and boundaries around an upload
+DRAIN = (32_000_000, 10.)        # most bytes and seconds spent reading the unread rest of a body before answering
+
+class _Body:
+    "A request's body as the app reads it: counted against `limit`, and drained before an answer is sent"
+    def __init__(self, receive, headers:dict, limit:int, max_bytes:int):
+        self.receive, self.limit, self.max_bytes, self.seen = receive, limit, max_bytes, 0
+        n = headers.get(b'content-length', b'')
+        self.length = int(n) if n.isdigit() else None
+        self.done = not self.length and b'transfer-encoding' not in headers     # HTTP/1.1: no length, not chunked = no body
+        self.waits = headers.get(b'expect', b'').lower() == b'100-continue'   # such a client sends its body only when asked
+
+    def _count(self, msg:dict)->dict:
+        if msg['type'] == 'http.request': self.seen += len(msg.get('body', b'')); self.done = not msg.get('more_body', False)
+        else: self.done = True                                                   # http.disconnect
+        return msg
+
+    async def __call__(self)->dict:
+        msg = self._count(await self.receive())
+        if self.seen > self.limit:
+            raise APIError(413, 'too_large', f'request body passes {self.limit/1e6:.1f} MB: it exceeds the {self.max_bytes/1e6:g} MB upload limit')
+        return msg
+
+    async def drain(self, most:int, seconds:float):
+        "Read and drop the rest of the body, if it is at most `most` bytes and comes within `seconds`"
+        if self.done or (self.waits and not self.seen) or (self.length or 0) - self.seen > most: return
+        async def rest():
+            while not self.done and self.seen <= most: self._count(await self.receive())
+        try: await asyncio.wait_for(rest(), seconds)
+        except asyncio.TimeoutError: pass
+
 class SizeLimit:
-    "ASGI middleware: a request whose Content-Length exceeds the upload limit gets its 413 before its body is read"
-    def __init__(self, app, max_bytes:int): self.app, self.max_bytes = app, max_bytes
+    "ASGI middleware: a 413 for a body over the upload limit, and every answer sent only after the request body is read"
+    def __init__(self, app, max_bytes:int, drain:tuple=DRAIN): self.app, self.max_bytes, self.drain = app, max_bytes, drain
     async def __call__(self, scope, receive, send):
-        if scope['type'] == 'http':
-            n = dict(scope['headers']).get(b'content-length', b'')
-            if n.isdigit() and int(n) > self.max_bytes + 65536:     # room for the multipart envelope
-                e = APIError(413, 'too_large', f'request of {int(n)/1e6:.1f} MB exceeds the {self.max_bytes/1e6:g} MB upload limit')
-                return await error_response(e)(scope, receive, send)
-        await self.app(scope, receive, send)
+        if scope['type'] != 'http': return await self.app(scope, receive, send)
+        body = _Body(receive, dict(scope['headers']), self.max_bytes + ENVELOPE, self.max_bytes)
+        async def answer(msg):
+            if msg['type'] == 'http.response.start' and not body.done: await body.drain(*self.drain)
+            await send(msg)
+        if body.length is not None and body.length > body.limit:
+            e = APIError(413, 'too_large', f'request of {body.length/1e6:.1f} MB exceeds the {self.max_bytes/1e6:g} MB upload limit')
+            return await error_response(e)(scope, body, answer)
+        await self.app(scope, body, answer)
 
 def _handlers(app:FastAPI, svc:Service):
     @app.exception_handler(APIError)
     async def _api(request, e): return error_response(e)
+    @app.exception_handler(HTTPException)           # starlette's own answers (404, 405, ...): the same {error, detail} body
+    async def _http(request, e):
+        error = HTTPStatus(e.status_code).phrase.lower().replace(' ', '_').replace('-', '_')
+        return error_response(APIError(e.status_code, error, str(e.detail), getattr(e, 'headers', None)))
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, e):
         msg = '; '.join(f"{'.'.join(str(l) for l in err['loc'][1:]) or err['loc'][0]}: {err['msg']}" for err in e.errors())
@@ -307,18 +397,20 @@ def create_app(
     draft:bool=True,           # fast reduced-scale JPEG decoding (≥ 2× the input side)
     device=None,               # default: CPU
     decoders:int=None,         # decoding threads (default: one per core)
+    api_key:str=None,          # if set, /predict and /explain answer only requests whose X-API-Key header holds it
 )->FastAPI:
     "FastAPI app serving `ckpt`: /health, /model, /predict, /explain"
     svc = Service(ckpt, max_upload_mb, max_pixels, max_batch, draft, device, decoders)
     @asynccontextmanager
     async def lifespan(app):
+        svc.open()
         yield
         svc.close()
     app = FastAPI(title='xnn', version=__version__, lifespan=lifespan,
                   description='Chest X-ray classification (bacterial / normal / viral) with attribution overlays. Research use only.')
     app.state.service = svc
     _handlers(app, svc)
-    _routes(app, svc)
+    _routes(app, svc, api_key)
     return app
 
 # %% ../nbs/14_serve.ipynb #484f6124
@@ -335,7 +427,9 @@ def _json(d:dict)->Response: return Response(json.dumps(d), media_type='applicat
 
 FILENAME = Query(None, description='name of a raw-body upload, used in error messages')
 
-def _routes(app:FastAPI, svc:Service):
+def _routes(app:FastAPI, svc:Service, api_key:Optional[str]=None):
+    auth = [Depends(key_checker(api_key))] if api_key else []                 # /health and /model stay open
+    errors = {**ERRORS, **(AUTH_ERRORS if api_key else {})}
     @app.get('/', include_in_schema=False)
     def root(): return RedirectResponse('/docs')
 
@@ -352,15 +446,15 @@ def _routes(app:FastAPI, svc:Service):
                                                     evaluations_per_film=method_cost(s.name, pp.size, channels))
                                   for s in METHODS.values()])
 
-    @app.post('/predict', response_model=Prediction, responses=ERRORS, openapi_extra=_upload_doc())
+    @app.post('/predict', response_model=Prediction, responses=errors, openapi_extra=_upload_doc(), dependencies=auth)
     async def predict(request:Request, filename:Optional[str]=FILENAME):
         data, name, _ = await _upload(request, svc, filename)
         return _json(_prediction(svc, (await asyncio.wrap_future(svc.submit(data, name))).numpy()))
 
-    @app.post('/explain', response_model=Explanation, openapi_extra=_upload_doc(mask=True), responses={**ERRORS, 200: {
+    @app.post('/explain', response_model=Explanation, openapi_extra=_upload_doc(mask=True), dependencies=auth, responses={**errors, 200: {
               'content': {'image/png': {}}, 'description': 'the overlay as PNG (headers X-Predicted-Class, X-Predicted-Probability), or JSON with format=json'}})
     async def explain_route(request:Request, filename:Optional[str]=FILENAME,
-                            method:str=Query('integrated_gradients', description=f'one of {", ".join(METHODS)}'),
+                            method:str=Query('integrated_gradients', description='an attribution method of the registry', json_schema_extra={'enum': list(METHODS)}),
                             target:str=Query('predicted', description="'predicted', a class, 'pneumonia', or a contrast 'A - B'"),
                             format:Literal['png', 'json']='png', mode:Literal['signed', 'positive', 'heat']='signed',
                             steps:int=Query(32, ge=2, le=512, description='Integrated Gradients steps')):
@@ -379,10 +473,11 @@ def _routes(app:FastAPI, svc:Service):
 
 # %% ../nbs/14_serve.ipynb #58a9ab5c
 def app_from_env()->FastAPI:
-    "App factory for `uvicorn --factory xnn.serve:app_from_env` (reads XNN_CKPT, XNN_MAX_UPLOAD_MB, XNN_MAX_BATCH, XNN_THREADS)"
+    "App factory for `uvicorn --factory xnn.serve:app_from_env` (reads XNN_CKPT, XNN_MAX_UPLOAD_MB, XNN_MAX_BATCH, XNN_THREADS, XNN_API_KEY)"
     if 'XNN_CKPT' not in os.environ: raise RuntimeError('set XNN_CKPT to the checkpoint to serve')
     if os.environ.get('XNN_THREADS'): torch.set_num_threads(int(os.environ['XNN_THREADS']))
-    return create_app(os.environ['XNN_CKPT'], float(os.environ.get('XNN_MAX_UPLOAD_MB', 20)), max_batch=int(os.environ.get('XNN_MAX_BATCH', 4)))
+    return create_app(os.environ['XNN_CKPT'], float(os.environ.get('XNN_MAX_UPLOAD_MB', 20)), max_batch=int(os.environ.get('XNN_MAX_BATCH', 4)),
+                      api_key=os.environ.get('XNN_API_KEY') or None)
 
 def serve_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser('xnn_serve', description='Serve predictions and attribution overlays of a checkpoint over HTTP')
@@ -393,6 +488,8 @@ def serve_parser()->argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=None, help='torch threads per worker (default: all cores)')
     p.add_argument('--max-upload-mb', type=float, default=20.)
     p.add_argument('--max-batch', type=int, default=4, help='most /predict requests in one forward pass')
+    p.add_argument('--api-key', default=None, help='answer /predict and /explain only with this key in the X-API-Key header '
+                   '(default: $XNN_API_KEY, which keeps the key out of `ps`; none: no key needed)')
     p.add_argument('--log-level', default='info', help="uvicorn's log level (--quiet: warning)")
     return add_quiet(p)
 
@@ -403,6 +500,17 @@ def _reexec_for_openmp(argv)->None:
     if argv is None and not set(OPENMP_ENV) & set(os.environ) and sys.platform.startswith('linux') and Path(sys.argv[0]).is_file():
         os.execve(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]], {**os.environ, **OPENMP_ENV})
 
+def is_loopback(host:str)->bool:
+    "Whether a server listening on `host` can be reached from this machine only"
+    if host.lower() == 'localhost': return True
+    try: return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError: return False
+
+def _api_key(a)->Optional[str]:
+    "The key of `xnn_serve`'s arguments `a`: --api-key, else XNN_API_KEY (empty: none), checked"
+    key = a.api_key if a.api_key is not None else os.environ.get('XNN_API_KEY') or None
+    return None if key is None else check_api_key(key)
+
 def xnn_serve(argv=None):
     "Console script: `xnn_serve --ckpt CKPT [--host 127.0.0.1] [--port 8080] [--workers N]`"
     a = serve_parser().parse_args(argv)
@@ -411,12 +519,16 @@ def xnn_serve(argv=None):
     with cli_errors('xnn_serve'):
         if a.threads: torch.set_num_threads(a.threads)
         if a.workers < 1: raise ValueError('--workers must be at least 1')
-        if a.workers == 1: app = create_app(a.ckpt, a.max_upload_mb, max_batch=a.max_batch)
+        key = _api_key(a)
+        if a.workers == 1: app = create_app(a.ckpt, a.max_upload_mb, max_batch=a.max_batch, api_key=key)
         else:
             load_classifier(a.ckpt)      # fail here, once, rather than in every worker
             os.environ.update(XNN_CKPT=str(Path(a.ckpt).resolve()), XNN_MAX_UPLOAD_MB=str(a.max_upload_mb), XNN_MAX_BATCH=str(a.max_batch),
-                              XNN_THREADS=str(a.threads or ''))
+                              XNN_THREADS=str(a.threads or ''), XNN_API_KEY=key or '')
             app = 'xnn.serve:app_from_env'
-    print(f'xnn_serve: {a.ckpt} on http://{a.host}:{a.port} (docs: /docs)', file=sys.stderr, flush=True)
+    if key is None and not is_loopback(a.host):
+        print(f'xnn_serve: warning: listening on {a.host} without an API key: anyone who can reach port {a.port} can use the model. '
+              'Set XNN_API_KEY (or --api-key), or put an authenticating proxy in front of it.', file=sys.stderr, flush=True)
+    print(f'xnn_serve: {a.ckpt} on http://{a.host}:{a.port} (docs: /docs{"; API key required" if key else ""})', file=sys.stderr, flush=True)
     uvicorn.run(app, host=a.host, port=a.port, workers=a.workers, factory=a.workers > 1, log_level='warning' if a.quiet else a.log_level,
                 access_log=not a.quiet)
