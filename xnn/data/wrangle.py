@@ -4,15 +4,17 @@
 
 # %% ../../nbs/02_wrangle.ipynb #d7a8ddfd
 from __future__ import annotations
-import argparse, hashlib, json, os, re, shutil
+import hashlib, json, os, re, shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 import numpy as np, pandas as pd
 from PIL import Image
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
-from ..core import (CLASSES, IMAGE_SUFFIXES, XrayLoadError, add_quiet, cli_errors, dicom_header, file_sha1, is_dicom,
+from ..cli import command, defaults
+from ..core import (CLASSES, IMAGE_SUFFIXES, XrayLoadError, dicom_header, file_sha1, is_dicom,
                       load_xray, open_image, progress, read_xray)
 
 # %% auto #0
@@ -21,8 +23,7 @@ __all__ = ['DESCRIPTOR_SIZE', 'NEAR_DUPLICATE_THRESHOLD', 'RSNA_BOX_COLUMNS', 'B
            'near_duplicate_groups', 'inspect_files', 'group_patients', 'size_report', 'pseudonymise', 'scrub_paths',
            'read_labels', 'apply_labels', 'read_boxes', 'match_boxes', 'box_mask', 'split_by_patient',
            'check_patient_leak', 'place_file', 'materialise', 'near_duplicate_report', 'duplicate_report',
-           'build_audit', 'annotate', 'assign_splits', 'wrangle', 'read_annotations', 'summarise', 'wrangle_parser',
-           'xnn_wrangle']
+           'build_audit', 'annotate', 'assign_splits', 'wrangle', 'read_annotations', 'summarise', 'xnn_wrangle']
 
 # %% ../../nbs/02_wrangle.ipynb #6ef6031a
 _PATTERNS = (
@@ -569,6 +570,7 @@ def assign_splits(
 def wrangle(
     src,                       # Kaggle download, raw/<label>/ tree, flat folder or DICOM folder; only ever read
     dst,                       # output folder
+    *,
     ratios=(0.8, 0.1, 0.1),    # train/val/test shares per class
     n_predict:int=3,           # films held out as 'predict'
     seed:int=42,               # split seed
@@ -656,27 +658,26 @@ def summarise(ann:pd.DataFrame, audit:dict)->str:
     return '\n'.join(lines)
 
 # %% ../../nbs/02_wrangle.ipynb #076be699
-def wrangle_parser()->argparse.ArgumentParser:
-    "Command-line options of `xnn_wrangle`"
-    p = argparse.ArgumentParser('xnn_wrangle', description='Audit a chest X-ray folder and split it by patient into train/val/test/predict')
-    p.add_argument('src', help='Kaggle chest_xray folder, raw/<label>/ tree, flat folder or folder of DICOM files (only read)')
-    p.add_argument('dst', help='output folder')
-    p.add_argument('--ratios', type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=('TRAIN', 'VAL', 'TEST'), help='split shares (default: 0.8 0.1 0.1)')
-    p.add_argument('--n-predict', type=int, default=3, help="films held out as 'predict' (default: 3, one per class)")
-    p.add_argument('--seed', type=int, default=42, help='split seed (default: 42)')
-    p.add_argument('--link', choices=_LINKERS, default='copy', help='how DST/raw gets the files (default: copy)')
-    p.add_argument('--force', action='store_true', help='replace an earlier run in a non-empty DST')
-    p.add_argument('--drop-duplicates', action='store_true', help='keep one file of each byte-identical group')
-    p.add_argument('--labels', metavar='CSV', help='labels: a label column (bacteria|normal|virus) and path (relative to SRC) or SOPInstanceUID')
-    p.add_argument('--boxes', metavar='CSV', help='lesion boxes → DST/masks: RSNA patientId,x,y,width,height,Target or path,x0,y0,x1,y1[,label]')
-    p.add_argument('--keep-phi', action='store_true', help='write DICOM PatientID and UIDs into annotations.csv instead of running numbers')
-    p.add_argument('--near-duplicates', action='store_true', help='keep each group of near-duplicate films (resized or re-encoded copies) in one split')
-    return add_quiet(p)
+_W = defaults(wrangle)
 
-def xnn_wrangle(argv=None):
-    "Console script: `xnn_wrangle SRC DST [--ratios 0.8 0.1 0.1] [--n-predict 3] [--seed 42] [--link copy] [--force] [--labels CSV] [--boxes CSV] [--keep-phi] [--near-duplicates] [-q]`; ends with the one line naming what it wrote"
-    a = wrangle_parser().parse_args(argv)
-    with cli_errors('xnn_wrangle'):
-        ann = wrangle(a.src, a.dst, a.ratios, a.n_predict, a.seed, a.link, a.force, a.drop_duplicates, verbose=not a.quiet,
-                      labels=a.labels, boxes=a.boxes, keep_phi=a.keep_phi, near_duplicates=a.near_duplicates)
-    print(f'wrote {len(ann)} films to {Path(a.dst)} (annotations.csv, audit.json)')
+@command(metavar=dict(ratios=('TRAIN', 'VAL', 'TEST'), labels='CSV', boxes='CSV'))
+def xnn_wrangle(
+    src:Path,                    # Kaggle chest_xray folder, raw/<label>/ tree, flat folder or folder of DICOM files (only read)
+    dst:Path,                    # output folder
+    *,
+    ratios:tuple[float, float, float]=_W.ratios,  # split shares
+    n_predict:int=_W.n_predict,  # films held out as 'predict' (3: one per class)
+    seed:int=_W.seed,            # split seed
+    link:Literal[_LINKERS]=_W.link,  # how DST/raw gets the files
+    force:bool=False,            # replace an earlier run in a non-empty DST
+    drop_duplicates:bool=False,  # keep one file of each byte-identical group
+    labels:Path=None,            # labels: a label column (bacteria|normal|virus) and path (relative to SRC) or SOPInstanceUID
+    boxes:Path=None,             # lesion boxes → DST/masks: RSNA patientId,x,y,width,height,Target or path,x0,y0,x1,y1[,label]
+    keep_phi:bool=False,         # write DICOM PatientID and UIDs into annotations.csv instead of running numbers
+    near_duplicates:bool=False,  # keep each group of near-duplicate films (resized or re-encoded copies) in one split
+    quiet:bool=False,            # no progress bars or summary: only the line naming what was written
+):
+    "Audit a chest X-ray folder and split it by patient into train/val/test/predict"
+    ann = wrangle(src, dst, ratios=ratios, n_predict=n_predict, seed=seed, link=link, force=force, drop_duplicates=drop_duplicates,
+                  verbose=not quiet, labels=labels, boxes=boxes, keep_phi=keep_phi, near_duplicates=near_duplicates)
+    print(f'wrote {len(ann)} films to {Path(dst)} (annotations.csv, audit.json)')
