@@ -4,13 +4,13 @@
 
 # %% ../nbs/08_run.ipynb #2ecd335f
 from __future__ import annotations
-import argparse, filecmp, itertools, json, logging, math, os, shutil, time
+import filecmp, itertools, json, logging, math, os, shutil, time
 from datetime import datetime, timezone
 from dataclasses import replace
 from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
-from .core import add_quiet, cli_errors
+from .cli import command, defaults
 from .data.loaders import Preprocess, XrayDataModule
 from .data.wrangle import read_annotations
 from .evaluate import evaluate, save_evaluation
@@ -19,7 +19,7 @@ from .train import FeatureDataModule, XrayClassifier, load_classifier, quiet_lig
 
 # %% auto #0
 __all__ = ['RUN_STAMP', 'list_presets', 'compose_config', 'build_model', 'use_feature_cache', 'fit', 'finish_run', 'run_files',
-           'start_run', 'point_latest', 'expand_sweep', 'sweep', 'train_parser', 'xnn_train']
+           'start_run', 'point_latest', 'expand_sweep', 'sweep', 'xnn_train']
 
 # %% ../nbs/08_run.ipynb #f37cdf54
 def _conf_dir()->Path:
@@ -297,18 +297,10 @@ def sweep(
     return df
 
 # %% ../nbs/08_run.ipynb #65ca62fd
-def train_parser()->argparse.ArgumentParser:
-    "Command-line options of `xnn_train`"
-    p = argparse.ArgumentParser('xnn_train', description='Train a chest X-ray classifier from a preset',
-                                epilog=f'presets: {", ".join(list_presets())}. Overrides use Hydra syntax, e.g. data.dir=/tmp/d trainer.max_epochs=5; '
-                                       'with --multirun, comma-separated values sweep: optim.lr=1e-4,3e-4')
-    p.add_argument('-cn', '--config-name', default='demo', help='preset (default: demo)')
-    p.add_argument('-cd', '--config-dir', help="a folder of your own presets (YAML files), composed with xnn's")
-    p.add_argument('overrides', nargs='*', help='key=value overrides')
-    p.add_argument('-m', '--multirun', action='store_true', help='one run per combination of the comma-separated values, then a summary')
-    p.add_argument('--force', action='store_true', help='with run_id=ID: replace an earlier run of that id (runs never replace each other otherwise)')
-    p.add_argument('--cfg', action='store_true', help='print the composed configuration (of every member, with --multirun) and exit')
-    return add_quiet(p)
+def _train_epilog()->str:
+    "The presets (found when `--help` asks) and the override syntax"
+    return (f'presets: {", ".join(list_presets())}. Overrides use Hydra syntax, e.g. data.dir=/tmp/d trainer.max_epochs=5; '
+            'with --multirun, comma-separated values sweep: optim.lr=1e-4,3e-4')
 
 def _print_run(res:dict, quiet:bool):
     t = res['test']
@@ -325,13 +317,19 @@ def _print_sweep(df, quiet:bool):
     print(f"sweep {df.attrs['sweep']}: {int(df.error.isna().sum())} of {len(df)} runs trained   summary: {df.attrs['summary']}")
     if df.error.notna().any(): raise SystemExit(f"xnn_train: error: {int(df.error.notna().sum())} run(s) of the sweep failed (see {df.attrs['summary']})")
 
-def xnn_train(argv=None):
-    "Console script: `xnn_train -cn PRESET [-cd DIR] [-m] [--force] [-q] [overrides ...]`; ends with the test metrics and the files written"
-    a = train_parser().parse_intermixed_args(argv)   # options may sit between the overrides
-    over = [*a.overrides, *(['force=true'] if a.force else [])]
-    with cli_errors('xnn_train'):
-        if a.cfg: return print('\n---\n'.join(OmegaConf.to_yaml(compose_config(a.config_name, m, a.config_dir)) for m in (expand_sweep(over) if a.multirun else [over])))
-        if a.multirun: df = sweep(a.config_name, over, a.config_dir, quiet=a.quiet)
-        else: res = fit(compose_config(a.config_name, over, a.config_dir), quiet=a.quiet)
-    if a.multirun: return _print_sweep(df, a.quiet)
-    if res: _print_run(res, a.quiet)                 # {} on ranks other than 0
+@command(short=dict(config_name='cn', config_dir='cd', multirun='m'), epilog=_train_epilog)
+def xnn_train(
+    *overrides:str,           # key=value overrides (Hydra syntax); options may sit between them
+    config_name:str=defaults(compose_config).preset,  # preset
+    config_dir:str=None,      # a folder of your own presets (YAML files), composed with xnn's
+    multirun:bool=False,      # one run per combination of the comma-separated values, then a summary
+    force:bool=False,         # with run_id=ID: replace an earlier run of that id (runs never replace each other otherwise)
+    cfg:bool=False,           # print the composed configuration (of every member, with --multirun) and exit
+    quiet:bool=False,         # no progress bars or summaries: only the files written
+):
+    "Train a chest X-ray classifier from a preset; ends with the test metrics and the files written"
+    over = [*overrides, *(['force=true'] if force else [])]
+    if cfg: return print('\n---\n'.join(OmegaConf.to_yaml(compose_config(config_name, m, config_dir)) for m in (expand_sweep(over) if multirun else [over])))
+    if multirun: return _print_sweep(sweep(config_name, over, config_dir, quiet=quiet), quiet)
+    res = fit(compose_config(config_name, over, config_dir), quiet=quiet)
+    if res: _print_run(res, quiet)                   # {} on ranks other than 0
