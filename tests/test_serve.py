@@ -224,3 +224,138 @@ def test_bench_serve_runs(tmp_path):
     assert f['bare_n'] == 6 and f['served_n'] == 6 and f['multipart_n'] == 6 and f['lone_n'] == 3
     assert abs(f['ratio'] - f['served_films_s'] / f['bare_films_s']) < 1e-9 and f'{f["ratio"]:.2f}' in out[-1]
     assert len(res['rows']) == 2 and all(set(row) == {'benchmark', 'baseline', 'xnn', 'ratio'} for row in res['rows'])
+
+MALFORMED = [  # (Content-Type, body, words in the detail)
+    ('multipart/form-data', b'--x\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc\r\n--x--\r\n', 'no boundary'),
+    ('multipart/form-data; boundary=x', b'--x\r\nContent-Disposition: form-data; name="file"; filename="f.png"\r\n\r\nabc', 'closing boundary --x--'),
+    ('multipart/form-data; boundary=x', b'garbage then --x--\r\n', 'cannot be parsed'),
+    ('multipart/form-data; boundary=x', b''.join(b'--x\r\nContent-Disposition: form-data; name="f%d"; filename="a"\r\n\r\nz\r\n' % i
+                                                 for i in range(3)) + b'--x--\r\n', 'Too many files'),
+]
+
+@pytest.mark.parametrize('route', ['/predict', '/explain'])
+@pytest.mark.parametrize('ctype,body,words', MALFORMED, ids=['no boundary', 'truncated', 'garbage', 'too many files'])
+def test_malformed_multipart(client, route, ctype, body, words):
+    "A form the parser cannot read is xnn's 400 {error, detail} with a sentence, not starlette's bare detail or a 500"
+    r = client.post(route, content=body, headers={'content-type': ctype})
+    assert r.status_code == 400 and r.json()['error'] == 'bad_multipart', r.text
+    assert r.json()['detail'].startswith('the multipart/form-data body') and words in r.json()['detail'], r.text
+
+def test_starlette_errors_are_xnn_errors(client):
+    r = client.get('/predict')
+    assert r.status_code == 405 and r.json() == {'error': 'method_not_allowed', 'detail': 'Method Not Allowed'} and 'POST' in r.headers['allow']
+    r = client.get('/nowhere')
+    assert r.status_code == 404 and r.json()['error'] == 'not_found'
+
+@pytest.fixture(scope='module')
+def server(ckpt):
+    "The app on a real uvicorn on 127.0.0.1, for clients that write their whole request before reading the answer"
+    from conftest import ThreadServer
+    from xnn.serve import create_app
+    with ThreadServer(create_app(ckpt, max_upload_mb=2)) as s: yield s
+
+def _urllib_post(url:str, data, ctype='image/jpeg')->tuple:
+    import urllib.error, urllib.request
+    req = urllib.request.Request(url, data=data, headers={'Content-Type': ctype})
+    try: r = urllib.request.urlopen(req, timeout=60); return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e: return e.code, json.loads(e.read())
+
+@pytest.mark.parametrize('n', [2_030_000, 2_200_000, 30_000_000])   # the route's limit; the middleware's; far over
+def test_too_large_is_readable_by_urllib(server, n):
+    "urllib sends the whole body, then reads: the server reads (and drops) it before answering, so the client sees the 413, not a reset"
+    status, body = _urllib_post(f'{server.url}/predict', b'\xff\xd8' + bytes(n))
+    assert status == 413 and body['error'] == 'too_large' and 'exceeds the 2 MB upload limit' in body['detail'], body
+
+def test_too_large_chunked_body(server):
+    "Without a Content-Length (chunked), the limit holds as the body streams in"
+    chunks = iter([b'\xff\xd8'] + [bytes(500_000)] * 6)
+    status, body = _urllib_post(f'{server.url}/predict', chunks)
+    assert status == 413 and body['error'] == 'too_large' and 'exceeds the 2 MB upload limit' in body['detail'], body
+
+def test_early_answers_are_readable_by_urllib(server):
+    "An answer given before the body is read (a bad method) still reaches a client that sends everything first"
+    status, body = _urllib_post(f'{server.url}/explain?method=shap', b'\xff\xd8' + bytes(1_500_000))
+    assert status == 422 and body['error'] == 'bad_method', body
+    status, body = _urllib_post(f'{server.url}/predict', encode(film(), 'PNG'), 'image/png')   # and the connection still serves
+    assert status == 200 and abs(sum(body['probabilities'].values()) - 1) < 1e-5
+
+KEY = 'test-key-9f8e7d6c'
+
+@pytest.fixture(scope='module')
+def keyed(ckpt):
+    from fastapi.testclient import TestClient
+    from xnn.serve import create_app
+    with TestClient(create_app(ckpt, max_upload_mb=2, api_key=KEY), raise_server_exceptions=False) as c: yield c
+
+@pytest.mark.parametrize('route', ['/predict', '/explain'])
+def test_api_key(keyed, route):
+    data = encode(film(), 'PNG')
+    for headers, words in [({}, 'send it in the X-API-Key header'), ({'X-API-Key': KEY + 'x'}, 'not this API'), ({'X-API-Key': ''}, 'send it')]:
+        r = keyed.post(route, params=dict(method='gradcam'), files={'file': ('f.png', data, 'image/png')}, headers=headers)
+        assert r.status_code == 401 and r.json()['error'] == 'unauthorized' and words in r.json()['detail'], r.text
+        assert 'X-API-Key' in r.headers['www-authenticate']
+    r = keyed.post(route, params=dict(method='shap'), content=data, headers={'content-type': 'image/png'})
+    assert r.status_code == 401, r.text                                    # the key is checked before anything else
+    r = keyed.post(route, params=dict(method='gradcam'), files={'file': ('f.png', data, 'image/png')}, headers={'X-API-Key': KEY})
+    assert r.status_code == 200, r.text
+
+def test_api_key_leaves_health_model_open_and_is_documented(keyed, client):
+    assert keyed.get('/health').status_code == 200 and keyed.get('/model').status_code == 200
+    spec = keyed.get('/openapi.json').json()
+    assert spec['components']['securitySchemes']['apiKey'] == {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key',
+                                                               'description': spec['components']['securitySchemes']['apiKey']['description']}
+    for route in ('/predict', '/explain'):
+        op = spec['paths'][route]['post']
+        assert op['security'] == [{'apiKey': []}] and '401' in op['responses']
+    assert 'security' not in spec['paths']['/model']['get']
+    open_spec = client.get('/openapi.json').json()                       # without a key: nothing about one
+    assert 'securitySchemes' not in open_spec.get('components', {}) and '401' not in open_spec['paths']['/predict']['post']['responses']
+
+def test_api_client_sends_the_key(keyed, monkeypatch):
+    from xnn.app import APIRejected, ApiClient
+    data = encode(film(), 'PNG')
+    assert abs(sum(ApiClient(client=keyed, api_key=KEY).predict(data, 'f.png')['probabilities'].values()) - 1) < 1e-5
+    monkeypatch.setenv('XNN_API_KEY', KEY)
+    assert ApiClient(client=keyed).explain(data, 'f.png', 'gradcam')['method'] == 'gradcam'
+    monkeypatch.delenv('XNN_API_KEY')
+    with pytest.raises(APIRejected, match='XNN_API_KEY') as e: ApiClient(client=keyed).predict(data)
+    assert e.value.status == 401
+
+def test_bad_api_key_refused():
+    from xnn.serve import check_api_key, is_loopback
+    for bad in ('', 'has space', 'naïve'):
+        with pytest.raises(ValueError, match='printable ASCII'): check_api_key(bad)
+    assert is_loopback('127.0.0.1') and is_loopback('localhost') and is_loopback('::1') and not is_loopback('0.0.0.0')
+
+def test_xnn_serve_warns_without_a_key_on_the_network(ckpt):
+    "Listening beyond loopback without a key is allowed (containers bind 0.0.0.0) but said loudly; --api-key '' is refused"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != 'XNN_API_KEY'}
+    proc = subprocess.Popen([script('xnn_serve'), '--ckpt', str(ckpt), '--host', '0.0.0.0', '--port', str(port), '--threads', '1', '--quiet'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
+    try:
+        assert json.loads(wait_http(f'http://127.0.0.1:{port}/health', proc, 120)) == {'status': 'ok'}
+    finally: stop(proc)
+    out = proc.stdout.read()
+    assert 'warning: listening on 0.0.0.0 without an API key' in out and 'XNN_API_KEY' in out, out
+    r = subprocess.run([script('xnn_serve'), '--ckpt', str(ckpt), '--api-key', ''], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and 'printable ASCII' in r.stderr, r.stderr
+
+def test_xnn_serve_with_a_key_from_the_environment(ckpt):
+    import httpx
+    port = free_port()
+    proc = subprocess.Popen([script('xnn_serve'), '--ckpt', str(ckpt), '--port', str(port), '--threads', '1', '--quiet'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, 'XNN_API_KEY': KEY})
+    try:
+        wait_http(f'http://127.0.0.1:{port}/health', proc, 120)
+        url, files = f'http://127.0.0.1:{port}/predict', {'file': ('f.png', encode(film(), 'PNG'), 'image/png')}
+        assert httpx.post(url, files=files, timeout=60).status_code == 401
+        assert httpx.post(url, files=files, headers={'X-API-Key': KEY}, timeout=60).status_code == 200
+    finally: stop(proc)
+
+def test_import_without_the_serve_extra_names_it():
+    import sys
+    code = "import sys; sys.modules['fastapi'] = None\ntry: import xnn.serve\nexcept ImportError as e: print(e)"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert "pip install 'xnn[serve]'" in r.stdout and 'fastapi' in r.stdout, r.stdout + r.stderr

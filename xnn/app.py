@@ -33,18 +33,23 @@ class ApiClient:
     def __init__(self,
                  url:str=DEFAULT_API,   # where `xnn_serve` listens
                  timeout:float=300.,    # seconds; explanations of large models on CPU take a while
-                 client=None):          # an `httpx.Client` to use (e.g. FastAPI's TestClient); default: a new one
+                 client=None,           # an `httpx.Client` to use (e.g. FastAPI's TestClient); default: a new one
+                 api_key:str=None):     # the key of an `xnn_serve --api-key` (default: $XNN_API_KEY; none: send none)
+        xnn.core.require_extra('ui', 'httpx', what='ApiClient')
         import httpx
         self.url, self._httpx = url.rstrip('/'), httpx
         self.client = client or httpx.Client(base_url=self.url, timeout=timeout)
+        key = api_key or os.environ.get('XNN_API_KEY')
+        self.headers = {'X-API-Key': key} if key else {}
 
     def _call(self, method:str, route:str, **kw):
-        try: r = self.client.request(method, route, **kw)
+        try: r = self.client.request(method, route, headers=self.headers, **kw)
         except self._httpx.HTTPError as e:
             raise APIUnavailable(f'the xnn API at {self.url} is not reachable ({type(e).__name__}); start it with `xnn_serve --ckpt CHECKPOINT`') from None
         if r.status_code >= 400:
             try: detail = r.json().get('detail', r.text)
             except ValueError: detail = r.text[:300]
+            if r.status_code == 401: detail = f'{detail} (give xnn_app the key with XNN_API_KEY)'
             raise APIRejected(r.status_code, str(detail))
         return r
 
