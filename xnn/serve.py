@@ -22,14 +22,14 @@ from .models import cam_shape
 from .train import load_classifier
 import asyncio
 require_extra('serve', 'fastapi', 'uvicorn', 'multipart')   # before importing them: the error names pip install 'xnn[serve]'
-from fastapi import Depends, FastAPI, Query, Request, Security
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
-from python_multipart.multipart import parse_options_header
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
+from fastapi import Depends, FastAPI, Query, Request, Security   # noqa: E402
+from fastapi.exceptions import RequestValidationError   # noqa: E402
+from fastapi.responses import JSONResponse, RedirectResponse, Response   # noqa: E402
+from fastapi.security import APIKeyHeader   # noqa: E402
+from pydantic import BaseModel, Field   # noqa: E402
+from python_multipart.multipart import parse_options_header   # noqa: E402
+from starlette.datastructures import UploadFile   # noqa: E402
+from starlette.exceptions import HTTPException   # noqa: E402
 
 # %% auto #0
 __all__ = ['STATUS', 'ERRORS', 'AUTH_ERRORS', 'API_KEY', 'RAW_TYPES', 'ENVELOPE', 'DRAIN', 'FILENAME', 'OPENMP_ENV',
