@@ -4,24 +4,26 @@
 
 # %% ../nbs/11_report.ipynb #28c62319
 from __future__ import annotations
-import argparse, html, os
+import html, os
 from pathlib import Path
+from typing import Literal
 import pandas as pd, torch
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, Subset
 import numpy as np
 from .artifacts import ExplanationRun
-from .core import add_quiet, cli_errors, file_digest
+from .cli import command, defaults
+from .core import file_digest
 from .data.loaders import XrayDataset, build_transforms
 from .data.wrangle import read_annotations
-from .explain import METHODS, Target, explain, get_method, overlay
+from .explain import BASELINES, METHODS, Target, explain, get_method, overlay
 from .train import load_classifier, quiet_lightning
 from .trust import CHECKS, FLAGS, METRICS, battery_message, chance_scores, road, sanity_battery, score_maps, summarise_methods
 
 # %% auto #0
 __all__ = ['METRIC_COLUMNS', 'IG_MAX_STEPS', 'REFERENCE_MAPS', 'ExplainModule', 'ig_options', 'explain_split', 'run_sanity',
-           'sanity_table', 'sanity_html', 'write_report_cards', 'markdown_table', 'explain_parser', 'xnn_explain']
+           'sanity_table', 'sanity_html', 'write_report_cards', 'markdown_table', 'xnn_explain']
 
 # %% ../nbs/11_report.ipynb #bd459d65
 def _film_chance(model, x, target, masks, seeds, **kw)->dict:
@@ -240,40 +242,41 @@ def markdown_table(df:pd.DataFrame, index_name:str='method')->str:
     return df.rename_axis(index_name).reset_index().to_markdown(index=False)
 
 # %% ../nbs/11_report.ipynb #fb087365
-def explain_parser()->argparse.ArgumentParser:
-    "Command-line options of `xnn_explain`"
-    p = argparse.ArgumentParser('xnn_explain', description='Explain a split with several attribution methods and score the explanations')
-    p.add_argument('--ckpt', required=True, help='model checkpoint (models/<run>.ckpt)')
-    p.add_argument('--data', required=True, help='folder written by xnn_wrangle')
-    p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--split', default='test', choices=('train', 'val', 'test', 'predict'))
-    p.add_argument('--methods', default='integrated_gradients,gradcam,occlusion,saliency', help=f'comma-separated, from: {", ".join(METHODS)}')
-    p.add_argument('--limit', type=int, default=None, help='explain only the first N films')
-    p.add_argument('--target', default='predicted', help="'predicted', a class, or a contrast like 'bacteria - virus'")
-    p.add_argument('--baseline', default='blurred', choices=('blurred', 'black', 'mean'))
-    p.add_argument('--batch-size', type=int, default=8)
-    p.add_argument('--steps', type=int, default=16, help='deletion/insertion steps')
-    p.add_argument('--ig-steps', default='auto', help="IG's gradients per film: 'auto' (to --ig-tol) or a fixed number of steps")
-    p.add_argument('--ig-tol', type=float, default=0.02, help="'auto': each film's completeness gap within this share of |f(x) − f(baseline)|")
-    p.add_argument('--accelerator', default='auto'); p.add_argument('--devices', default='1')
-    p.add_argument('--sanity-images', type=int, default=8, help='films for the sanity battery')
-    p.add_argument('--road-films', type=int, default=24, help='ROAD for about N films, evenly spaced (-1: all, 0: none)')
-    p.add_argument('--shuffled-ckpt', default=None, help='the same model trained on shuffled labels: adds the label-randomisation check')
-    p.add_argument('--force', action='store_true', help='replace an earlier explanation run in --out (only its own files)')
-    return add_quiet(p)
+_E = defaults(explain_split)
 
-def xnn_explain(argv=None):
-    "Console script: `xnn_explain --ckpt CKPT --data DST --out DIR [--split test] [--methods a,b] [--limit N]`"
-    a = explain_parser().parse_args(argv)
-    with cli_errors('xnn_explain'):
-        _check_methods(methods := [m.strip() for m in a.methods.split(',') if m.strip()])
-        devices = int(a.devices) if a.devices.lstrip('-').isdigit() else a.devices
-        df = explain_split(a.ckpt, a.data, a.out, a.split, methods, limit=a.limit, target=a.target, baseline=a.baseline, batch_size=a.batch_size,
-                           steps=a.steps, ig_steps=a.ig_steps, ig_tol=a.ig_tol, accelerator=a.accelerator, devices=devices, sanity_images=a.sanity_images, road_films=a.road_films,
-                           shuffled=a.shuffled_ckpt, progress=not a.quiet, force=a.force)
-    run = ExplanationRun(a.out)
-    if len(df) and run.sanity and not a.quiet:
+def _explain_epilog()->str: return f'methods: {", ".join(METHODS)}'
+
+@command(epilog=_explain_epilog)
+def xnn_explain(
+    *,
+    ckpt:Path,                   # model checkpoint (models/<run>.ckpt)
+    data:Path,                   # folder written by xnn_wrangle
+    out:Path,                    # output folder
+    split:Literal['train', 'val', 'test', 'predict']=_E.split,  # the split to explain
+    methods:str=','.join(_E.methods),  # comma-separated attribution methods (listed below)
+    limit:int=None,              # explain only the first N films
+    target:str=_E.target,        # 'predicted', a class, or a contrast like 'bacteria - virus'
+    baseline:Literal[BASELINES]=_E.baseline,  # the reference image of the baseline methods
+    batch_size:int=_E.batch_size,  # films per batch
+    steps:int=_E.steps,          # deletion/insertion steps
+    ig_steps:int|str=_E.ig_steps,  # IG's gradients per film: 'auto' (to --ig-tol) or a fixed number of steps
+    ig_tol:float=_E.ig_tol,      # 'auto': each film's completeness gap within this share of |f(x) − f(baseline)|
+    accelerator:str=_E.accelerator,  # Lightning's accelerator: auto, cpu, gpu, ...
+    devices:int|str=_E.devices,  # Lightning's devices: a count, -1 (all), or a list like 0,1
+    sanity_images:int=_E.sanity_images,  # films for the sanity battery
+    road_films:int=_E.road_films,  # ROAD for about N films, evenly spaced (-1: all, 0: none)
+    shuffled_ckpt:Path=None,     # the same model trained on shuffled labels: adds the label-randomisation check
+    force:bool=False,            # replace an earlier explanation run in --out (only its own files)
+    quiet:bool=False,            # no progress bars or tables: only the line naming what was written
+):
+    "Explain a split with several attribution methods and score the explanations"
+    _check_methods(names := [m.strip() for m in methods.split(',') if m.strip()])
+    df = explain_split(ckpt, data, out, split, names, limit=limit, target=target, baseline=baseline, batch_size=batch_size, steps=steps,
+                       ig_steps=ig_steps, ig_tol=ig_tol, accelerator=accelerator, devices=devices, sanity_images=sanity_images,
+                       road_films=road_films, shuffled=shuffled_ckpt, progress=not quiet, force=force)
+    run = ExplanationRun(out)
+    if len(df) and run.sanity and not quiet:
         print(summarise_methods(df, run.sanity).to_string())
         print(f'\nsanity checks on {run.sanity["sanity_images"]} films:')
         for m in run.sanity['messages'].values(): print(' ', m)
-    print(f'wrote {a.out}/index.html (metrics.csv, sanity.json, run.json, overlays/, maps/, cards/)')
+    print(f'wrote {out}/index.html (metrics.csv, sanity.json, run.json, overlays/, maps/, cards/)')
