@@ -4,20 +4,21 @@
 
 # %% ../nbs/16_demo.ipynb #22f5b049
 from __future__ import annotations
-import argparse, hashlib, html, json, shutil, time
+import hashlib, html, json, shutil, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import pandas as pd
 from .artifacts import ExplanationRun, html_page
-from .core import add_quiet, cli_errors, file_digest
+from .cli import command
+from .core import file_digest
 
 # %% auto #0
 __all__ = ['MARKER', 'DemoConfig', 'claim_folder', 'make_data', 'train_model', 'explain_test', 'plot_training_curves',
            'pick_examples', 'plot_examples', 'write_trust', 'trust_notes', 'write_report', 'next_steps',
-           'write_dashboard_notebook', 'run_demo', 'demo_parser', 'xnn_demo']
+           'write_dashboard_notebook', 'run_demo', 'xnn_demo']
 
 # %% ../nbs/16_demo.ipynb #f0d0dcc1
-@dataclass
+@dataclass(kw_only=True)
 class DemoConfig:
     "Settings of one demo run"
     out:str='demo'              # everything goes under this folder
@@ -287,25 +288,23 @@ def run_demo(cfg:DemoConfig=None, quiet:bool=False)->dict:
     return dict(data=data, trained=trained, explained=expl, summary=summary, seconds=times)
 
 # %% ../nbs/16_demo.ipynb #f0a14a96
-def demo_parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser('xnn_demo', description='The whole xnn workflow on synthetic data: data, training, evaluation, explanations, report')
-    d = DemoConfig()
-    p.add_argument('--out', default=d.out, help='demo folder (default: demo)')
-    p.add_argument('--patients', type=int, default=d.patients); p.add_argument('--size', type=int, default=d.size)
-    p.add_argument('--seed', type=int, default=d.seed); p.add_argument('--preset', default=d.preset)
-    p.add_argument('--methods', default=','.join(d.methods), help='comma-separated attribution methods')
-    p.add_argument('--limit', type=int, default=None, help='explain only the first N test films')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars (the step lines and the summary stay)')
-    add_quiet(p)
-    p.add_argument('overrides', nargs='*', help='Hydra overrides for training, e.g. trainer.max_epochs=5')
-    return p
-
-def xnn_demo(argv=None):
-    "Console script: `xnn_demo [--out demo] [overrides ...]`"
-    a = demo_parser().parse_args(argv)
+@command
+def xnn_demo(
+    *overrides:str,                     # Hydra overrides for training, e.g. trainer.max_epochs=5
+    out:str=DemoConfig.out,             # demo folder
+    patients:int=DemoConfig.patients,   # synthetic patients (≈ 2 films each)
+    size:int=DemoConfig.size,           # film side in pixels
+    seed:int=DemoConfig.seed,           # synthetic data seed
+    preset:str=DemoConfig.preset,       # training preset
+    methods:str=','.join(DemoConfig.methods),  # comma-separated attribution methods
+    limit:int=None,                     # explain only the first N test films
+    progress:bool=True,                 # progress bars; --no-progress: none (the step lines and the summary stay)
+    quiet:bool=False,                   # no progress bars, step lines or summary: only the report's path
+):
+    "The whole xnn workflow on synthetic data: data, training, evaluation, explanations, report"
     from xnn.explain import METHODS
-    with cli_errors('xnn_demo'):
-        methods = tuple(m.strip() for m in a.methods.split(',') if m.strip())
-        bad = [m for m in methods if m not in METHODS]
-        if bad: raise ValueError(f'unknown attribution method {bad[0]!r}: choose from {", ".join(METHODS)}')
-        run_demo(DemoConfig(a.out, a.patients, a.size, a.seed, a.preset, tuple(a.overrides), methods, a.limit, progress=not (a.no_progress or a.quiet)), quiet=a.quiet)
+    names = tuple(m.strip() for m in methods.split(',') if m.strip())
+    if bad := [m for m in names if m not in METHODS]: raise ValueError(f'unknown attribution method {bad[0]!r}: choose from {", ".join(METHODS)}')
+    cfg = DemoConfig(out=out, patients=patients, size=size, seed=seed, preset=preset, overrides=overrides, methods=names, limit=limit,
+                     progress=progress and not quiet)
+    run_demo(cfg, quiet=quiet)
