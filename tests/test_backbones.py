@@ -61,3 +61,39 @@ def test_pathology_head_survives_a_checkpoint(work, tmp_path):
     a = explain(back, x, 'gradcam', target='Pneumonia')                # its Pneumonia output, explained
     assert a.target.indices == [8] and a.maps.shape == (1, 64, 64)
     assert torch.allclose(a.probs, back(x).detach().sigmoid(), atol=1e-5)   # independent outputs: a sigmoid each, not one softmax
+
+TINY = ('resnet18', 'mobilenet_v2', 'small_cnn', 'small_cnn_s16', 'tiny_convnextv2', 'tiny_vit', 'tiny_swin', 'txrv_densenet121', 'txrv_resnet50')
+
+@pytest.mark.parametrize('name', TINY)
+def test_heads_and_pools_for_every_backbone(name):
+    "Every pooling a backbone offers keeps the CAM map and the (B, F) → logits head contract; the others are refused naming who offers them"
+    from xnn.models import BACKBONES, POOLS, HeadConfig, MLPHead, cam_shape, create_model, model_meta, rebuild
+    torch.manual_seed(0)
+    spec = BACKBONES[name]
+    x = torch.randn(2, spec.preprocess.channels, 64, 64)
+    avg = create_model(name).eval()
+    for pool in POOLS:
+        if pool != 'avg' and spec.pool is None:
+            with pytest.raises(ValueError, match=f"'{name}' pools inside its forward"): create_model(name, head_config=dict(pool=pool))
+            continue
+        m = create_model(name, head_config=HeadConfig((16,), 0.1, pool)).eval()
+        m.load_state_dict(avg.state_dict(), strict=False)                         # the same body (the heads differ)
+        assert isinstance(m.head, MLPHead) and m(x).shape == (2, 3)
+        assert m.features(x).shape == (2, avg.head.in_features)
+        assert cam_shape(m, x) == cam_shape(avg, x)                               # the CAM layer still sees the map
+        if pool == 'max': assert (m.features(x) >= avg.features(x) - 1e-5).all()  # the maximum is at least the mean
+        r = rebuild(model_meta(m)).eval(); r.load_state_dict(m.state_dict())
+        torch.testing.assert_close(r(x), m(x), rtol=1e-4, atol=1e-5)
+
+@pytest.mark.parametrize('name', TINY)
+def test_freeze_norm_for_every_backbone(name):
+    "freeze_norm: no normalisation parameter trains and every BatchNorm runs in eval mode, while the last block trains"
+    from xnn.models import NORMS, create_model, freeze
+    m = create_model(name)
+    freeze(m, 'fine_tune', 1, freeze_norm=True)
+    m.train()
+    norms = [mod for mod in m.modules() if isinstance(mod, NORMS)]
+    assert norms and not any(p.requires_grad for mod in norms for p in mod.parameters())
+    assert not any(mod.training for mod in norms if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm))
+    last = [p for mod in m.blocks()[-1].modules() if not isinstance(mod, NORMS) for p in mod.parameters(recurse=False)]
+    assert last and all(p.requires_grad for p in last)

@@ -1,5 +1,5 @@
 """Training end to end, as a user runs it: presets, checkpoints, offline reload, best-checkpoint testing, DDP, bad input."""
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from conftest import script
@@ -27,7 +27,7 @@ def test_mobilenet_feature_extraction_then_fine_tune(work):
     "MobileNetV2 (random init here; 'pretrained' needs internet): feature extraction on cached features, then fine-tuning from it"
     r = train(work, '-cn', 'mobilenetv2', 'data.dir=data', 'model.weights=null', 'trainer.max_epochs=2', 'run_name=mnv2', *FAST)
     m = json.loads((work / 'models/mnv2.metrics.json').read_text())
-    assert m['feature_cache'] is True and m['checkpoint'] == 'models/mnv2.ckpt'
+    assert m['feature_cache'] is True and re.fullmatch(r'models/mnv2-\d{8}-\d{6}(-\d+)?\.ckpt', m['checkpoint'])   # the run's own; models/mnv2.ckpt points at it
     assert m['params']['trainable'] == 1280 * 3 + 3
     r = train(work, '-cn', 'mobilenetv2_ft', 'data.dir=data', 'model.init_from=models/mnv2.ckpt', 'trainer.max_epochs=1', 'run_name=mnv2_ft', *FAST)
     ft = json.loads((work / 'models/mnv2_ft.metrics.json').read_text())
@@ -76,7 +76,7 @@ def test_ddp_two_processes_on_cpu(work):
     log = r.stdout + r.stderr
     assert 'MEMBER: 2/2' in log and 'distributed_backend=gloo' in log
     m = json.loads((work / 'models/ddp.metrics.json').read_text())
-    assert m['checkpoint'] == 'models/ddp.ckpt' and torch.load(work / 'models/ddp.ckpt', weights_only=True)['meta']['name'] == 'small_cnn_s16'
+    assert re.fullmatch(r'models/ddp-\d{8}-\d{6}(-\d+)?\.ckpt', m['checkpoint']) and torch.load(work / 'models/ddp.ckpt', weights_only=True)['meta']['name'] == 'small_cnn_s16'
 
 @pytest.mark.parametrize('args,message', [
     (['-cn', 'mobilenet'], "unknown preset 'mobilenet'"),
@@ -101,3 +101,45 @@ def test_bad_input_is_one_line(work, args, message):
 def test_cfg_prints_the_composed_preset(work):
     r = train(work, '-cn', 'resnet', '--cfg', 'data.dir=/x')
     assert 'name: resnet50' in r.stdout and 'dir: /x' in r.stdout
+
+def _mlflow(work):
+    from mlflow import MlflowClient
+    return MlflowClient(f'sqlite:///{work}/logs/mlruns/mlflow.db')      # base.yaml's store, relative to the run's folder
+
+def test_original_preset_trains_as_the_original_did(work):
+    "`original`: an MLP head, ReduceLROnPlateau on val/loss (factor 0.2, floor 1e-6), train and val AP, a validation figure per epoch in MLflow"
+    from xnn.models import MLPHead
+    from xnn.train import load_classifier
+    train(work, '-cn', 'original', 'data.dir=data', 'model.weights=null', 'trainer.max_epochs=2', 'run_name=orig', *FAST)
+    m = json.loads((work / 'models/orig.metrics.json').read_text())
+    assert m['params']['trainable'] == 1280 * 128 + 128 + 128 * 3 + 3 and m['feature_cache'] is True
+    raw = torch.load(work / m['checkpoint'], map_location='cpu', weights_only=True)
+    assert raw['meta']['head'] == {'hidden': [128], 'dropout': 0.2, 'pool': 'avg'}
+    assert isinstance(load_classifier(work / m['checkpoint']).head, MLPHead)
+    lt = torch.load(work / m['lightning_checkpoint'], map_location='cpu', weights_only=True)
+    sch = lt['lr_schedulers'][0]
+    assert (lt['hyper_parameters']['monitor'], sch['mode'], sch['factor'], sch['patience'], sch['min_lrs']) == ('val/loss', 'min', 0.2, 2, [1e-6])
+    client, rid = _mlflow(work), m['mlflow_run_id']
+    assert [a.path for a in client.list_artifacts(rid, 'val_figures')] == ['val_figures/epoch_000.png', 'val_figures/epoch_001.png']
+    for k in ('train/accuracy', 'train/macro_f1', 'train/ap', 'val/ap', 'val/loss'):
+        assert len(client.get_metric_history(rid, k)) == 2, k
+
+def test_original_ft_fine_tunes_with_frozen_norms(work):
+    "`original_ft` from `original`: the last 4 blocks' convolutions move, no BatchNorm weight or statistic does; a checkpoint with another head is refused"
+    from xnn.models import HeadConfig, create_model, freeze
+    from xnn.train import load_classifier, save_classifier
+    if not (work / 'models/orig.ckpt').exists():
+        train(work, '-cn', 'original', 'data.dir=data', 'model.weights=null', 'trainer.max_epochs=1', 'run_name=orig', 'mlflow.enabled=false', *FAST)
+    train(work, '-cn', 'original_ft', 'data.dir=data', 'model.init_from=models/orig.ckpt', 'trainer.max_epochs=1', 'run_name=orig_ft',
+          'mlflow.enabled=false', *FAST)
+    ft = json.loads((work / 'models/orig_ft.metrics.json').read_text())
+    ref = create_model('mobilenet_v2', head_config=HeadConfig((128,), 0.2))
+    assert ft['params']['trainable'] == freeze(ref, 'fine_tune', 4, freeze_norm=True)['trainable'] < freeze(ref, 'fine_tune', 4)['trainable']
+    before, after = load_classifier(work / 'models/orig.ckpt'), load_classifier(work / ft['checkpoint'])
+    bn = lambda m: {f'{n}.{k}': v for n, mod in m.named_modules() if isinstance(mod, torch.nn.BatchNorm2d) for k, v in mod.state_dict().items()}
+    b0, b1 = bn(before), bn(after)
+    assert len(b0) == 52 * 5 and [k for k in b0 if not torch.equal(b0[k], b1[k])] == []
+    assert not torch.equal(before.net.features[18][0].weight, after.net.features[18][0].weight)
+    save_classifier(create_model('mobilenet_v2'), work / 'models/mnv2_linear.ckpt')
+    r = train(work, '-cn', 'original_ft', 'data.dir=data', 'model.init_from=models/mnv2_linear.ckpt', 'mlflow.enabled=false', *FAST, ok=False)
+    assert r.returncode == 2 and 'set model.head to match' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-3000:]
