@@ -119,6 +119,7 @@ def _run(st, api:ApiClient, info:dict, choice:dict):
 # %% ../nbs/15_app.ipynb #75791786
 def main(api_url:str=None):
     "The Streamlit page (run it with `xnn_app`, or `streamlit run xnn/app.py`)"
+    xnn.core.require_extra('ui', 'streamlit', what='the xnn web UI')
     import streamlit as st
     st.set_page_config(page_title='xnn — chest X-ray explanations', layout='wide')
     st.title('xnn · chest X-ray classification, explained')
@@ -155,6 +156,7 @@ def xnn_app(argv=None):
     p.add_argument('--api', default=os.environ.get('XNN_API', DEFAULT_API), help=f'URL of xnn_serve (default {DEFAULT_API})')
     p.add_argument('--host', default='127.0.0.1'); p.add_argument('--port', type=int, default=8501)
     a = xnn.core.add_quiet(p).parse_args(argv)
+    xnn.core.require_extra('ui', 'streamlit', what='xnn_app')
     from streamlit.web import cli as stcli
     os.environ['XNN_API'] = a.api
     sys.argv = ['streamlit', 'run', str(Path(__file__).resolve()), '--server.address', a.host, '--server.port', str(a.port),
