@@ -63,16 +63,19 @@ def compose_config(
 # %% ../nbs/08_run.ipynb #8ab961cd
 def build_model(cfg:DictConfig):
     "Create, initialise and freeze the model a config describes; returns (model, parameter counts)"
+    from xnn.models import HeadConfig, recorded_head
     m = cfg.model
-    model = create_model(m.name, m.source, m.weights)
+    model = create_model(m.name, m.source, m.weights, head_config=HeadConfig(**m.head))
     # the run's input size and fit, with the backbone's own channels and normalisation
     model.preprocess = replace(model.preprocess, size=cfg.data.image_size, fit=cfg.data.fit)
     if m.init_from:
         ck = read_checkpoint(m.init_from)
         if ck['meta']['name'] != model.spec.name:
             raise ValueError(f'init_from checkpoint {m.init_from} holds a {ck["meta"]["name"]} model, but this run builds {model.spec.name}')
+        if recorded_head(ck['meta']) != model.head_config:
+            raise ValueError(f'init_from checkpoint {m.init_from} has head {recorded_head(ck["meta"])}, but this run builds {model.head_config}: set model.head to match')
         model.load_state_dict(ck['state_dict'], strict=True)
-    counts = freeze(model, m.freeze, m.trainable_blocks)
+    counts = freeze(model, m.freeze, m.trainable_blocks, m.freeze_norm)
     return model, counts
 
 def _datamodule(cfg:DictConfig, pp:Preprocess, quiet:bool=False)->XrayDataModule:
@@ -143,9 +146,9 @@ def fit(
     run = start_run(cfg)                                    # the run's id: its files are its own
     model, counts = build_model(cfg)
     d, dm = cfg.data, _datamodule(cfg, model.preprocess, quiet)
-    o = cfg.optim
-    clf = XrayClassifier(model, o.lr, o.weight_decay, o.scheduler, dm.class_weights if o.class_weights else None,
-                         o.label_smoothing, cfg.checkpoint.monitor, cfg.trainer.max_epochs)
+    o = OmegaConf.to_container(cfg.optim, resolve=True)   # lr, weight decay, label smoothing, the scheduler and its keys
+    o['class_weights'] = dm.class_weights if o['class_weights'] else None
+    clf = XrayClassifier(model, **o, max_epochs=cfg.trainer.max_epochs)
     cached = use_feature_cache(cfg)
     logs = Path(cfg.paths.logs)
     ck, cbs = _callbacks(cfg, logs / 'checkpoints' / run)
