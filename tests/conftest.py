@@ -112,7 +112,8 @@ def explained_run(tmp_path_factory)->Path:
     d = tmp_path_factory.mktemp('explained')
     synthesize(d / 'synth', SynthConfig(patients=16, size=96, seed=2, difficulty=0.))
     wrangle(d / 'synth/chest_xray', d / 'data', seed=0, verbose=False)
-    explain_split(small_checkpoint(d / 'm.ckpt'), d / 'data', d / 'expl', 'train', ('integrated_gradients', 'gradcam', 'occlusion'),
+    explain_split(small_checkpoint(d / 'm.ckpt'), d / 'data', d / 'expl', split='train',
+                  methods=('integrated_gradients', 'gradcam', 'occlusion'),
                   limit=6, batch_size=6, steps=4, sanity_images=2, progress=False)
     return d
 

@@ -4,15 +4,19 @@ import re, shlex, subprocess
 from pathlib import Path
 import pytest
 from conftest import script
+from xnn.app import xnn_app
 from xnn.cli import defaults
 from xnn.data.synthetic import SynthConfig, xnn_synth
 from xnn.data.wrangle import wrangle, xnn_wrangle
 from xnn.demo import DemoConfig, xnn_demo
+from xnn.fiftyone import xnn_fiftyone
 from xnn.report import explain_split, xnn_explain
 from xnn.run import xnn_train
+from xnn.serve import create_app, xnn_serve
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = dict(xnn_synth=xnn_synth, xnn_wrangle=xnn_wrangle, xnn_train=xnn_train, xnn_explain=xnn_explain, xnn_demo=xnn_demo)
+COMMANDS = dict(xnn_synth=xnn_synth, xnn_wrangle=xnn_wrangle, xnn_train=xnn_train, xnn_explain=xnn_explain, xnn_demo=xnn_demo,
+                xnn_serve=xnn_serve, xnn_app=xnn_app, xnn_fiftyone=xnn_fiftyone)
 
 # the option strings and positionals of the argparse parsers these commands replaced (xnn before the command layer)
 FLAGS = dict(
@@ -24,6 +28,10 @@ FLAGS = dict(
                  '--ig-steps', '--ig-tol', '--accelerator', '--devices', '--sanity-images', '--road-films', '--shuffled-ckpt', '--force',
                  '-q', '--quiet'],
     xnn_demo=['overrides', '--out', '--patients', '--size', '--seed', '--preset', '--methods', '--limit', '--no-progress', '-q', '--quiet'],
+    xnn_serve=['--ckpt', '--host', '--port', '--workers', '--threads', '--max-upload-mb', '--max-batch', '--api-key', '--log-level',
+               '-q', '--quiet'],
+    xnn_app=['--api', '--host', '--port', '-q', '--quiet'],
+    xnn_fiftyone=['--data', '--ckpt', '--explanations', '--name', '--port', '--address', '--no-launch', '--no-brain', '-q', '--quiet'],
 )
 
 def flags(parser)->list:
@@ -43,7 +51,8 @@ def readme_commands()->list:
     return [ln for ln in lines if re.match(rf"({'|'.join(COMMANDS)})\b", ln) and '…' not in ln]
 
 def test_readme_shows_each_command():
-    assert {ln.split()[0] for ln in readme_commands()} >= {'xnn_synth', 'xnn_wrangle', 'xnn_train', 'xnn_explain'}
+    assert {ln.split()[0] for ln in readme_commands()} >= {'xnn_synth', 'xnn_wrangle', 'xnn_train', 'xnn_explain', 'xnn_fiftyone',
+                                                           'xnn_serve', 'xnn_app'}
 
 @pytest.mark.parametrize('line', readme_commands())
 def test_readme_command_lines_parse(line):
@@ -55,6 +64,12 @@ def test_makefile_demo_line_parses():
     line = next(ln for ln in (ROOT / 'Makefile').read_text().splitlines() if '/xnn_demo ' in ln)
     argv = [w.replace('$(DEMO)', 'demo') for w in shlex.split(line.split('/xnn_demo ', 1)[1])]
     assert xnn_demo.parser().parse_intermixed_args(argv).out == 'demo'
+
+@pytest.mark.parametrize('name', ['xnn_serve', 'xnn_app'])
+def test_makefile_serving_lines_parse(name):
+    line = next(ln for ln in (ROOT / 'Makefile').read_text().splitlines() if f'/{name} ' in ln)
+    argv = [w.replace('$(CKPT)', 'm.ckpt') for w in shlex.split(line.split(f'/{name} ', 1)[1])]
+    COMMANDS[name].parser().parse_intermixed_args(argv)
 
 def test_defaults_are_the_librarys():
     d = vars(xnn_wrangle.parser().parse_args(['s', 'd']))
@@ -69,6 +84,11 @@ def test_defaults_are_the_librarys():
     d = vars(xnn_demo.parser().parse_args([]))
     assert (d['out'], d['patients'], d['preset'], d['progress'], d['methods']) == \
            (DemoConfig.out, DemoConfig.patients, DemoConfig.preset, True, ','.join(DemoConfig.methods))
+    d, c = vars(xnn_serve.parser().parse_args(['--ckpt', 'm'])), defaults(create_app)
+    assert (d['max_upload_mb'], d['max_batch'], d['api_key']) == (c.max_upload_mb, c.max_batch, None)
+    assert vars(xnn_app.parser().parse_args([]))['api'] is None     # $XNN_API is read when the app starts
+    d = vars(xnn_fiftyone.parser().parse_args(['--data', 'd']))
+    assert (d['port'], d['address'], d['launch'], d['brain']) == (5151, '127.0.0.1', True, True)
 
 def test_help_is_the_docments():
     helps = {n: ' '.join(c.parser().format_help().split()) for n, c in COMMANDS.items()}
@@ -77,6 +97,9 @@ def test_help_is_the_docments():
     assert '-cn CONFIG_NAME, --config-name CONFIG_NAME preset (default: demo)' in helps['xnn_train']
     assert '--ckpt CKPT model checkpoint (models/<run>.ckpt)' in helps['xnn_explain']
     assert '--no-progress progress bars; --no-progress: none' in helps['xnn_demo']
+    assert '--api-key API_KEY answer /predict and /explain only with this key' in helps['xnn_serve']
+    assert '--api API URL of xnn_serve (default: $XNN_API, else http://127.0.0.1:8080)' in helps['xnn_app']
+    assert '--no-brain FiftyOne Brain' in helps['xnn_fiftyone']
     for n, h in helps.items(): assert h.startswith(f'usage: {n} ') and '-q, --quiet' in h, n
 
 def test_console_script_reads_sys_argv():

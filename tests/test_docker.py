@@ -38,12 +38,18 @@ def test_commands_are_our_console_scripts():
     used = set(re.findall(r'exec (xnn_\w+)', dockerfile()))
     assert used == {'xnn_serve', 'xnn_app', 'xnn_fiftyone'} and used <= scripts
     from xnn.app import xnn_app
-    from xnn.serve import serve_parser
-    a = serve_parser().parse_args(['--ckpt', 'm', '--host', '0.0.0.0', '--port', '8080', '--workers', '2', '--threads', '2'])
-    assert a.workers == 2 and a.threads == 2 and callable(xnn_app)
-    from xnn.fiftyone import fiftyone_parser
-    cmd = re.search(r'exec xnn_fiftyone (.*?) \$XNN_FIFTYONE_ARGS', dockerfile()).group(1).replace('\\"$XNN_DATA\\"', '/data')
-    a = fiftyone_parser().parse_args(cmd.split() + '--ckpt /models/demo.ckpt --explanations /explanations'.split())
+    from xnn.fiftyone import xnn_fiftyone
+    from xnn.serve import xnn_serve
+    env = dict(XNN_CKPT='/models/m.ckpt', XNN_WORKERS='2', XNN_THREADS='2', XNN_API='http://api:8080', XNN_DATA='/data',
+               XNN_FIFTYONE_ARGS='--ckpt /models/demo.ckpt --explanations /explanations')
+    lines = dict(re.findall(r'exec (xnn_\w+) (.*?)"\]', dockerfile()))
+    def parse(cmd):   # the Dockerfile's command line of `cmd`, its "$XNN_*" variables set as in `env`
+        return cmd.parser().parse_args(re.sub(r'\\?"?\$(\w+)\\?"?', lambda m: env[m.group(1)], lines[cmd.__name__]).split())
+    a = parse(xnn_serve)
+    assert (a.ckpt, a.host, a.port, a.workers, a.threads) == ('/models/m.ckpt', '0.0.0.0', 8080, 2, 2)
+    a = parse(xnn_app)
+    assert (a.api, a.host, a.port) == ('http://api:8080', '0.0.0.0', 8501)
+    a = parse(xnn_fiftyone)
     assert (a.data, a.address, a.port, a.explanations) == ('/data', '0.0.0.0', 5151, '/explanations')
 
 def test_compose_wires_ui_to_api():

@@ -39,7 +39,7 @@ def test_dataset_predictions_heatmaps_views(setup):
     assert len(ds.exists('lesion')) == (ann.mask_path != '').sum()
     add_predictions(ds, ck)
     assert len(ds.exists('prediction')) == len(ann) and set(ds.distinct('eval_pneumonia')) <= {'TP', 'FP', 'FN', 'TN'}
-    explain_split(ck, d / 'data', d / 'expl', 'train', ('integrated_gradients', 'gradcam'), limit=5, batch_size=5, steps=4,
+    explain_split(ck, d / 'data', d / 'expl', split='train', methods=('integrated_gradients', 'gradcam'), limit=5, batch_size=5, steps=4,
                   sanity_images=2, progress=False)
     add_explanations(ds, d / 'expl')
     reloaded = fo.load_dataset(name)                                      # from the database, not memory

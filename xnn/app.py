@@ -4,11 +4,11 @@
 
 # %% ../nbs/15_app.ipynb #942ff056
 from __future__ import annotations
-import argparse, base64, html, os, sys
+import base64, html, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
-import xnn.artifacts, xnn.core   # absolute imports: Streamlit runs this file as a script
+import xnn.artifacts, xnn.cli, xnn.core   # absolute imports: Streamlit runs this file as a script
 
 # %% auto #0
 __all__ = ['DEFAULT_API', 'UPLOAD_TYPES', 'LEGEND', 'APIUnavailable', 'APIRejected', 'ApiClient', 'analyse', 'probability_frame',
@@ -150,16 +150,19 @@ def _in_streamlit()->bool:
 if __name__ == '__main__' and _in_streamlit(): main()
 
 # %% ../nbs/15_app.ipynb #4920c20a
-def xnn_app(argv=None):
-    "Console script: `xnn_app [--api URL] [--port 8501] [--host 127.0.0.1]` — the Streamlit UI"
-    p = argparse.ArgumentParser('xnn_app', description='Streamlit UI for an xnn API (start the API with xnn_serve first)')
-    p.add_argument('--api', default=os.environ.get('XNN_API', DEFAULT_API), help=f'URL of xnn_serve (default {DEFAULT_API})')
-    p.add_argument('--host', default='127.0.0.1'); p.add_argument('--port', type=int, default=8501)
-    a = xnn.core.add_quiet(p).parse_args(argv)
+@xnn.cli.command
+def xnn_app(
+    *,
+    api:str=None,            # URL of xnn_serve (default: $XNN_API, else http://127.0.0.1:8080)
+    host:str='127.0.0.1',    # interface the page listens on (0.0.0.0 exposes it to the network)
+    port:int=8501,           # port the page listens on
+    quiet:bool=False,        # Streamlit's errors only
+):
+    "Streamlit UI for an xnn API (start the API with xnn_serve first)"
     xnn.core.require_extra('ui', 'streamlit', what='xnn_app')
     from streamlit.web import cli as stcli
-    os.environ['XNN_API'] = a.api
-    sys.argv = ['streamlit', 'run', str(Path(__file__).resolve()), '--server.address', a.host, '--server.port', str(a.port),
+    os.environ['XNN_API'] = api if api is not None else os.environ.get('XNN_API', DEFAULT_API)
+    sys.argv = ['streamlit', 'run', str(Path(__file__).resolve()), '--server.address', host, '--server.port', str(port),
                 '--server.headless', 'true', '--browser.gatherUsageStats', 'false', '--client.toolbarMode', 'minimal',
-                *(['--logger.level', 'error'] if a.quiet else [])]
+                *(['--logger.level', 'error'] if quiet else [])]
     sys.exit(stcli.main())

@@ -12,8 +12,7 @@ from fastcore.basics import AttrDict
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'SHORT', 'cli_errors', 'defaults', 'anno_kwargs', 'param_argument', 'command_parser', 'command',
-           'add_quiet']
+__all__ = ['USER_ERRORS', 'SHORT', 'cli_errors', 'defaults', 'anno_kwargs', 'param_argument', 'command_parser', 'command']
 
 # %% ../nbs/00a_cli.ipynb #d1365b97
 USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
@@ -134,9 +133,3 @@ def command(
     cli.__name__, cli.__qualname__, cli.__module__, cli.__doc__ = fn.__name__, fn.__qualname__, fn.__module__, fn.__doc__
     cli.parser, cli.fn = parser, fn
     return cli
-
-# %% ../nbs/00a_cli.ipynb #c3f7d6eb
-def add_quiet(p:argparse.ArgumentParser)->argparse.ArgumentParser:
-    "Add `-q/--quiet` to the argparse parser `p`; returns `p`"
-    p.add_argument('-q', '--quiet', action='store_true', help='no progress bars or summaries; errors and the result path only')
-    return p

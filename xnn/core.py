@@ -15,8 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = ['CLASSES', 'EXTRAS', 'MAX_PIXELS', 'IMAGE_FORMATS', 'DICOM_SUFFIXES', 'IMAGE_SUFFIXES', 'META_KEYS',
            'RADIOGRAPH_MODALITIES', 'DICOM_DECODERS', 'DICOM_COMPRESSIONS', 'class_index', 'seed_everything',
            'default_device', 'require_extra', 'XrayLoadError', 'is_dicom', 'open_image', 'to_gray_float', 'read_xray',
-           'load_xray', 'window_film', 'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'progress',
-           'USER_ERRORS', 'add_quiet', 'cli_errors']
+           'load_xray', 'window_film', 'dicom_header', 'write_dicom', 'file_digest', 'file_sha1', 'progress']
 
 # %% ../nbs/00_core.ipynb #dfc3fd56
 CLASSES = ('bacteria', 'normal', 'virus')
@@ -390,10 +389,6 @@ def file_digest(
 def file_sha1(path)->str:
     "SHA-1 of the bytes in `path`"
     return file_digest(path, 'sha1')
-
-# %% ../nbs/00_core.ipynb #b87d8dcf
-from .cli import USER_ERRORS, add_quiet, cli_errors   # noqa: E402 — moved to xnn.cli; re-exported until serve, app and fiftyone are commands
-_all_ = ['USER_ERRORS', 'add_quiet', 'cli_errors']
 
 # %% ../nbs/00_core.ipynb #0f286190
 def progress(

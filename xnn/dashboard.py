@@ -226,7 +226,7 @@ class AttributionBrowser:
     def from_model(cls, ckpt, data, out, split:str='test', methods=('integrated_gradients', 'gradcam', 'occlusion'), limit:int=24, **kw):
         "Explain `limit` films of `split` with `ckpt` now (into `out`), then browse them"
         from xnn.report import explain_split
-        explain_split(ckpt, data, out, split, methods, limit=limit, progress=False)
+        explain_split(ckpt, data, out, split=split, methods=methods, limit=limit, progress=False)
         return cls(out, data, **kw)
 
     def _ipython_display_(self):

@@ -105,7 +105,7 @@ def explain_test(cfg:DemoConfig, ckpt:Path)->dict:
     if _state(cfg).get('explain_key') == key and run.exists and run.sanity:
         return dict(reused=True, out=out, films=len(run.films))
     # ours: a stale run of an earlier checkpoint or method set is replaced (only the run's own files)
-    df = explain_split(ckpt, cfg.path('data'), out, 'test', tuple(cfg.methods), limit=cfg.limit, sanity_images=cfg.sanity_images,
+    df = explain_split(ckpt, cfg.path('data'), out, split='test', methods=tuple(cfg.methods), limit=cfg.limit, sanity_images=cfg.sanity_images,
                        progress=cfg.progress, force=True)
     _save_state(cfg, explain_key=key)
     return dict(reused=False, out=out, films=int(df.path.nunique()))

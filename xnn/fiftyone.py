@@ -4,13 +4,14 @@
 
 # %% ../nbs/12_fiftyone.ipynb #cba3d065
 from __future__ import annotations
-import argparse, importlib.util, logging, os, warnings
+import importlib.util, logging, os, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
 from .artifacts import ExplanationRun
-from .core import DICOM_SUFFIXES, add_quiet, cli_errors, load_xray, progress, require_extra
+from .cli import command
+from .core import DICOM_SUFFIXES, load_xray, progress, require_extra
 from .data.wrangle import NEAR_DUPLICATE_THRESHOLD, describe_films, read_annotations
 from .trust import FLAGS, METRICS
 
@@ -19,7 +20,7 @@ require_extra('fiftyone', 'fiftyone')   # FiftyOne comes with xnn's 'fiftyone' e
 # %% auto #0
 __all__ = ['CHANCE_FIELDS', 'dataset_name', 'sample_file', 'build_dataset', 'add_predictions', 'trust_fields', 'sanity_fields',
            'heatmap_size', 'add_explanations', 'save_views', 'film_features', 'add_embeddings_map', 'add_mistakenness',
-           'add_near_duplicates', 'add_brain', 'launch', 'fiftyone_parser', 'xnn_fiftyone']
+           'add_near_duplicates', 'add_brain', 'launch', 'xnn_fiftyone']
 
 # %% ../nbs/12_fiftyone.ipynb #8ee3a018
 def _in_kernel()->bool:
@@ -350,28 +351,28 @@ def launch(ds, port:int=5151, address:str='127.0.0.1', auto:bool=True, view=None
     "Open the FiftyOne App on `ds` (inline in notebooks when `auto`)"
     return _fo().launch_app(ds, view=view, port=port, address=address, auto=auto)
 
-def fiftyone_parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser('xnn_fiftyone', description='Browse an xnn data set, predictions and attribution maps in the FiftyOne App')
-    p.add_argument('--data', required=True, help='folder written by xnn_wrangle')
-    p.add_argument('--ckpt', help='add predictions of this checkpoint')
-    p.add_argument('--explanations', help='add maps and metrics of this xnn_explain output folder')
-    p.add_argument('--name', help='dataset name (default: xnn-<data folder name>)')
-    p.add_argument('--port', type=int, default=5151); p.add_argument('--address', default='127.0.0.1')
-    p.add_argument('--no-launch', action='store_true', help='build or update the dataset, do not serve the App')
-    p.add_argument('--no-brain', action='store_true', help='skip FiftyOne Brain (embeddings map, mistakenness, near duplicates) when --ckpt is given')
-    return add_quiet(p)
-
-def xnn_fiftyone(argv=None):
-    "Console script: `xnn_fiftyone --data DST [--ckpt CKPT] [--explanations DIR] [--no-brain] [--port 5151] [-q]`"
-    a = fiftyone_parser().parse_args(argv)
-    with cli_errors('xnn_fiftyone'):
-        ds = build_dataset(a.data, a.name, quiet=a.quiet)
-        if a.ckpt: add_predictions(ds, a.ckpt, quiet=a.quiet)
-        if a.explanations: add_explanations(ds, a.explanations, quiet=a.quiet)
-        if a.ckpt and not a.no_brain: add_brain(ds, a.ckpt, quiet=a.quiet)
-        views = save_views(ds)
+# %% ../nbs/12_fiftyone.ipynb #b827c537
+@command
+def xnn_fiftyone(
+    *,
+    data:str,                # folder written by xnn_wrangle
+    ckpt:str=None,           # add predictions of this checkpoint
+    explanations:str=None,   # add maps and metrics of this xnn_explain output folder
+    name:str=None,           # dataset name (default: xnn-<data folder name>)
+    port:int=5151,           # port of the App
+    address:str='127.0.0.1', # interface the App listens on (0.0.0.0 exposes it to the network)
+    launch:bool=True,        # serve the App; --no-launch: build or update the dataset only
+    brain:bool=True,         # FiftyOne Brain (embeddings map, mistakenness, near duplicates) when --ckpt is given; --no-brain: skip it
+    quiet:bool=False,        # no progress bars; the dataset line and the App's address only
+):
+    "Browse an xnn data set, predictions and attribution maps in the FiftyOne App"
+    ds = build_dataset(data, name, quiet=quiet)
+    if ckpt: add_predictions(ds, ckpt, quiet=quiet)
+    if explanations: add_explanations(ds, explanations, quiet=quiet)
+    if ckpt and brain: add_brain(ds, ckpt, quiet=quiet)
+    views = save_views(ds)
     print(f'dataset {ds.name!r}: {len(ds)} films; saved views: {", ".join(views) or "none"}', flush=True)   # the result, even with --quiet
-    if a.no_launch: return
-    session = launch(ds, a.port, a.address, auto=False)
-    print(f'FiftyOne App at http://{a.address}:{a.port} (Ctrl-C to stop)', flush=True)
+    if not launch: return
+    session = _fo().launch_app(ds, port=port, address=address, auto=False)   # `launch`, which the flag's name hides here
+    print(f'FiftyOne App at http://{address}:{port} (Ctrl-C to stop)', flush=True)
     session.wait(-1)

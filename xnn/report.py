@@ -96,9 +96,9 @@ def explain_split(
     ckpt,                        # checkpoint to explain
     data,                        # folder written by xnn_wrangle
     out,                         # output folder
-    split:str='test',
-    methods=('integrated_gradients', 'gradcam', 'occlusion', 'saliency'),
     *,
+    split:str='test',            # the split to explain
+    methods=('integrated_gradients', 'gradcam', 'occlusion', 'saliency'),  # attribution methods, keys of `METHODS`
     limit:int=None,              # explain only the first N films
     target='predicted', baseline='blurred',
     batch_size:int=8, steps:int=16,   # deletion/insertion steps
@@ -271,7 +271,7 @@ def xnn_explain(
 ):
     "Explain a split with several attribution methods and score the explanations"
     _check_methods(names := [m.strip() for m in methods.split(',') if m.strip()])
-    df = explain_split(ckpt, data, out, split, names, limit=limit, target=target, baseline=baseline, batch_size=batch_size, steps=steps,
+    df = explain_split(ckpt, data, out, split=split, methods=names, limit=limit, target=target, baseline=baseline, batch_size=batch_size, steps=steps,
                        ig_steps=ig_steps, ig_tol=ig_tol, accelerator=accelerator, devices=devices, sanity_images=sanity_images,
                        road_films=road_films, shuffled=shuffled_ckpt, progress=not quiet, force=force)
     run = ExplanationRun(out)

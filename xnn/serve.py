@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_serve.ipynb #df9f9cdd
 from __future__ import annotations
-import argparse, base64, copy, hmac, io, ipaddress, json, os, queue, re, sys, threading
+import base64, copy, hmac, io, ipaddress, json, os, queue, re, sys, threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -14,7 +14,8 @@ from typing import Literal, Optional
 import numpy as np, torch
 from torchvision import tv_tensors
 from . import __version__
-from .core import MAX_PIXELS, XrayLoadError, add_quiet, cli_errors, file_digest, load_xray, read_xray, require_extra
+from .cli import command, defaults
+from .core import MAX_PIXELS, XrayLoadError, file_digest, load_xray, read_xray, require_extra
 from .data.loaders import build_transforms
 from .explain import METHODS, Target, explain, method_cost, overlay
 from .metrics import probabilities
@@ -36,7 +37,7 @@ __all__ = ['STATUS', 'ERRORS', 'AUTH_ERRORS', 'API_KEY', 'RAW_TYPES', 'ENVELOPE'
            'prepare_input', 'prepare_mask', 'APIError', 'load_error', 'error_response', 'MicroBatcher', 'torch_threads',
            'Service', 'check_request', 'run_explanation', 'Health', 'MethodInfo', 'ModelInfo', 'Prediction',
            'Explanation', 'ErrorBody', 'check_api_key', 'key_checker', 'SizeLimit', 'create_app', 'app_from_env',
-           'serve_parser', 'is_loopback', 'xnn_serve']
+           'is_loopback', 'xnn_serve']
 
 # %% ../nbs/14_serve.ipynb #dff0c568
 def prepare_input(
@@ -472,32 +473,22 @@ def _routes(app:FastAPI, svc:Service, api_key:Optional[str]=None):
                           completeness_delta=r['delta'], n_steps=r['n_steps']))
 
 # %% ../nbs/14_serve.ipynb #58a9ab5c
+_C = defaults(create_app)   # the serving defaults, for `app_from_env` and `xnn_serve`
+
 def app_from_env()->FastAPI:
     "App factory for `uvicorn --factory xnn.serve:app_from_env` (reads XNN_CKPT, XNN_MAX_UPLOAD_MB, XNN_MAX_BATCH, XNN_THREADS, XNN_API_KEY)"
     if 'XNN_CKPT' not in os.environ: raise RuntimeError('set XNN_CKPT to the checkpoint to serve')
     if os.environ.get('XNN_THREADS'): torch.set_num_threads(int(os.environ['XNN_THREADS']))
-    return create_app(os.environ['XNN_CKPT'], float(os.environ.get('XNN_MAX_UPLOAD_MB', 20)), max_batch=int(os.environ.get('XNN_MAX_BATCH', 4)),
+    return create_app(os.environ['XNN_CKPT'], float(os.environ.get('XNN_MAX_UPLOAD_MB', _C.max_upload_mb)),
+                      max_batch=int(os.environ.get('XNN_MAX_BATCH', _C.max_batch)),
                       api_key=os.environ.get('XNN_API_KEY') or None)
-
-def serve_parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser('xnn_serve', description='Serve predictions and attribution overlays of a checkpoint over HTTP')
-    p.add_argument('--ckpt', required=True, help='checkpoint written by xnn_train')
-    p.add_argument('--host', default='127.0.0.1', help='interface to listen on (0.0.0.0 exposes it to the network)')
-    p.add_argument('--port', type=int, default=8080)
-    p.add_argument('--workers', type=int, default=1, help='uvicorn worker processes, each with its own model')
-    p.add_argument('--threads', type=int, default=None, help='torch threads per worker (default: all cores)')
-    p.add_argument('--max-upload-mb', type=float, default=20.)
-    p.add_argument('--max-batch', type=int, default=4, help='most /predict requests in one forward pass')
-    p.add_argument('--api-key', default=None, help='answer /predict and /explain only with this key in the X-API-Key header '
-                   '(default: $XNN_API_KEY, which keeps the key out of `ps`; none: no key needed)')
-    p.add_argument('--log-level', default='info', help="uvicorn's log level (--quiet: warning)")
-    return add_quiet(p)
 
 OPENMP_ENV = {'GOMP_SPINCOUNT': '300000'}   # GNU OpenMP's own default, without its throttling (see `Service`)
 
-def _reexec_for_openmp(argv)->None:
-    "As a console script, start again with `OPENMP_ENV` (GNU OpenMP reads it once, when torch loads it)"
-    if argv is None and not set(OPENMP_ENV) & set(os.environ) and sys.platform.startswith('linux') and Path(sys.argv[0]).is_file():
+def _reexec_for_openmp()->None:
+    "As the `xnn_serve` console script, start again with `OPENMP_ENV` (GNU OpenMP reads it once, when torch loads it)"
+    script = Path(sys.argv[0])     # the console script's file; not a kernel, nbdev_test or a program calling `xnn_serve([...])`
+    if script.name == 'xnn_serve' and script.is_file() and not set(OPENMP_ENV) & set(os.environ) and sys.platform.startswith('linux'):
         os.execve(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]], {**os.environ, **OPENMP_ENV})
 
 def is_loopback(host:str)->bool:
@@ -506,29 +497,41 @@ def is_loopback(host:str)->bool:
     try: return ipaddress.ip_address(host.strip('[]')).is_loopback
     except ValueError: return False
 
-def _api_key(a)->Optional[str]:
-    "The key of `xnn_serve`'s arguments `a`: --api-key, else XNN_API_KEY (empty: none), checked"
-    key = a.api_key if a.api_key is not None else os.environ.get('XNN_API_KEY') or None
+def _api_key(api_key:Optional[str])->Optional[str]:
+    "The key `xnn_serve` answers to: `api_key`, else XNN_API_KEY (empty: none), checked"
+    key = api_key if api_key is not None else os.environ.get('XNN_API_KEY') or None
     return None if key is None else check_api_key(key)
 
-def xnn_serve(argv=None):
-    "Console script: `xnn_serve --ckpt CKPT [--host 127.0.0.1] [--port 8080] [--workers N]`"
-    a = serve_parser().parse_args(argv)
-    _reexec_for_openmp(argv)
+# %% ../nbs/14_serve.ipynb #f926269b
+@command
+def xnn_serve(
+    *,
+    ckpt:str,                # checkpoint written by xnn_train
+    host:str='127.0.0.1',    # interface to listen on (0.0.0.0 exposes it to the network)
+    port:int=8080,           # port to listen on
+    workers:int=1,           # uvicorn worker processes, each with its own model
+    threads:int=None,        # torch threads per worker (default: all cores)
+    max_upload_mb:float=_C.max_upload_mb,  # larger uploads get a 413
+    max_batch:int=_C.max_batch,  # most /predict requests in one forward pass
+    api_key:str=None,        # answer /predict and /explain only with this key in the X-API-Key header (default: $XNN_API_KEY, which keeps the key out of `ps`; none: no key needed)
+    log_level:str='info',    # uvicorn's log level (--quiet: warning)
+    quiet:bool=False,        # uvicorn's warnings and errors only, no access log
+):
+    "Serve predictions and attribution overlays of a checkpoint over HTTP"
+    _reexec_for_openmp()
     import uvicorn
-    with cli_errors('xnn_serve'):
-        if a.threads: torch.set_num_threads(a.threads)
-        if a.workers < 1: raise ValueError('--workers must be at least 1')
-        key = _api_key(a)
-        if a.workers == 1: app = create_app(a.ckpt, a.max_upload_mb, max_batch=a.max_batch, api_key=key)
-        else:
-            load_classifier(a.ckpt)      # fail here, once, rather than in every worker
-            os.environ.update(XNN_CKPT=str(Path(a.ckpt).resolve()), XNN_MAX_UPLOAD_MB=str(a.max_upload_mb), XNN_MAX_BATCH=str(a.max_batch),
-                              XNN_THREADS=str(a.threads or ''), XNN_API_KEY=key or '')
-            app = 'xnn.serve:app_from_env'
-    if key is None and not is_loopback(a.host):
-        print(f'xnn_serve: warning: listening on {a.host} without an API key: anyone who can reach port {a.port} can use the model. '
+    if threads: torch.set_num_threads(threads)
+    if workers < 1: raise ValueError('--workers must be at least 1')
+    key = _api_key(api_key)
+    if workers == 1: app = create_app(ckpt, max_upload_mb, max_batch=max_batch, api_key=key)
+    else:
+        load_classifier(ckpt)      # fail here, once, rather than in every worker
+        os.environ.update(XNN_CKPT=str(Path(ckpt).resolve()), XNN_MAX_UPLOAD_MB=str(max_upload_mb), XNN_MAX_BATCH=str(max_batch),
+                          XNN_THREADS=str(threads or ''), XNN_API_KEY=key or '')
+        app = 'xnn.serve:app_from_env'
+    if key is None and not is_loopback(host):
+        print(f'xnn_serve: warning: listening on {host} without an API key: anyone who can reach port {port} can use the model. '
               'Set XNN_API_KEY (or --api-key), or put an authenticating proxy in front of it.', file=sys.stderr, flush=True)
-    print(f'xnn_serve: {a.ckpt} on http://{a.host}:{a.port} (docs: /docs{"; API key required" if key else ""})', file=sys.stderr, flush=True)
-    uvicorn.run(app, host=a.host, port=a.port, workers=a.workers, factory=a.workers > 1, log_level='warning' if a.quiet else a.log_level,
-                access_log=not a.quiet)
+    print(f'xnn_serve: {ckpt} on http://{host}:{port} (docs: /docs{"; API key required" if key else ""})', file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, workers=workers, factory=workers > 1, log_level='warning' if quiet else log_level,
+                access_log=not quiet)
