@@ -175,7 +175,8 @@ def _log_val_figures(self:XrayClassifier):
     self.val_probs.reset(); self.val_targets.reset()
     if not self.trainer.is_global_zero: return
     mlf, e = mlflow_logger(self.loggers), self.current_epoch
-    fig = validation_figure(self.confusion.numpy(), y.long().cpu().numpy(), probs.cpu().numpy(), self.model.classes, e)
+    y = y.long().reshape(-1)                                          # CatMetric gives a 0-d tensor for a one-film split
+    fig = validation_figure(self.confusion.numpy(), y.cpu().numpy(), probs.reshape(len(y), -1).cpu().numpy(), self.model.classes, e)
     mlf.experiment.log_figure(mlf.run_id, fig, f'{VAL_FIGURES}/epoch_{e:03d}.png')
 
 # %% ../nbs/06_train.ipynb #0bb5c5d7
