@@ -269,10 +269,10 @@ def expand_sweep(
 # %% ../nbs/08_run.ipynb #4e67afe3
 def _member_row(i:int, varied:list, res:dict=None, error:str=None)->dict:
     "One line of a sweep's summary"
-    t = (res or {}).get('test', {})
-    return dict(member=i, overrides=' '.join(varied), run_id=(res or {}).get('run_id'), best_score=(res or {}).get('best_score'),
-                test_macro_f1=t.get('macro_f1'), test_accuracy=t.get('accuracy'), checkpoint=(res or {}).get('checkpoint'),
-                mlflow_run_id=(res or {}).get('mlflow_run_id'), error=error)
+    r = res or {}; t = r.get('test', {})
+    return dict(member=i, overrides=' '.join(varied), run_id=r.get('run_id'), best_score=r.get('best_score'),
+                test_macro_f1=t.get('macro_f1'), test_accuracy=t.get('accuracy'), checkpoint=r.get('checkpoint'),
+                mlflow_run_id=r.get('mlflow_run_id'), error=error)
 
 def sweep(
     preset:str,              # a name from `list_presets(config_dir)`
