@@ -15,9 +15,11 @@ Two cases, in one run:
 
 For each case it also prints the **hardware ceiling**: the model's best forward+backward throughput over batch sizes
 (rows/s) divided by the gradients per film, i.e. the fastest any IG could run with that many gradients on this machine.
-Writes benchmarks/results/explain.json; last line `ratio: X.XX` (xnn films/s ÷ baseline films/s, trained model).
+Timing: the trained case runs baseline and xnn `--repeats` times in turn (5) and reports the medians, since one run
+of the baseline varied from 11.6 to 16.7 films/s on the same machine; each run's own ratio is printed beside it.
+Writes benchmarks/results/explain.json; last line `ratio: X.XX` (median xnn films/s ÷ median baseline films/s, trained model).
 
-    python benchmarks/bench_explain.py [--images 16] [--ckpt CKPT] [--random-model mobilenet_v2] [--random-size 224] [--no-random]
+    python benchmarks/bench_explain.py [--images 16] [--ckpt CKPT] [--random-model mobilenet_v2] [--random-size 224] [--repeats 5] [--no-random]
 """
 import argparse, subprocess, sys, time
 from pathlib import Path
@@ -72,21 +74,23 @@ def ceiling(model, x:torch.Tensor, pred:torch.Tensor, seconds:float=1.0)->tuple:
         best = max(best, (rows / (time.perf_counter() - start), b))
     return best
 
-def measure(name:str, model, x:torch.Tensor, steps:int=50)->dict:
-    "Baseline and xnn on the same films; prints and returns the figures"
+def measure(name:str, model, x:torch.Tensor, steps:int=50, repeats:int=5)->dict:
+    "Baseline and xnn on the same films, `repeats` times in turn (the medians are reported); prints and returns the figures"
     zeros = torch.zeros_like(x)
     with torch.no_grad(): pred = model(x).argmax(1)
     ig = IntegratedGradients(model)                       # the original: per image, 50 Gauss-Legendre steps, one batch
     ig.attribute(x[:1], zeros[:1], target=int(pred[0]), n_steps=steps)                  # warm-up
-    start, gaps = time.perf_counter(), []
-    for i in range(len(x)):
-        _, d = ig.attribute(x[i:i + 1], zeros[i:i + 1], target=int(pred[i]), n_steps=steps, return_convergence_delta=True)
-        gaps.append(d.abs().item())
-    t_base, gap_base = time.perf_counter() - start, float(np.mean(gaps))
-
-    start = time.perf_counter()
-    a = explain(model, x, 'integrated_gradients', target=pred, baseline=zeros, n_steps='auto', tol=0., atol=gap_base, reduce='mean')
-    t_xnn, gap_xnn = time.perf_counter() - start, float(a.delta.mean())
+    t_bases, t_xnns = [], []
+    for _ in range(repeats):                              # in turn, so a slow moment of the machine slows both
+        start, gaps = time.perf_counter(), []
+        for i in range(len(x)):
+            _, d = ig.attribute(x[i:i + 1], zeros[i:i + 1], target=int(pred[i]), n_steps=steps, return_convergence_delta=True)
+            gaps.append(d.abs().item())
+        t_bases.append(time.perf_counter() - start); gap_base = float(np.mean(gaps))
+        start = time.perf_counter()
+        a = explain(model, x, 'integrated_gradients', target=pred, baseline=zeros, n_steps='auto', tol=0., atol=gap_base, reduce='mean')
+        t_xnns.append(time.perf_counter() - start)
+    t_base, t_xnn, gap_xnn = float(np.median(t_bases)), float(np.median(t_xnns)), float(a.delta.mean())
     grads = a.n_steps.float()
     if gap_xnn > gap_base * (1 + 1e-6): raise SystemExit(f'{name}: xnn mean gap {gap_xnn:.4g} > baseline {gap_base:.4g}: speed bought with accuracy')
     rows_s, best_b = ceiling(model, x, pred)
@@ -98,7 +102,7 @@ def measure(name:str, model, x:torch.Tensor, steps:int=50)->dict:
              mean_score_difference=float(delta_f.mean()),
              ceiling_rows_per_s=rows_s, ceiling_batch=best_b,
              ceiling_films_per_s_at_baseline_steps=rows_s / steps, ceiling_films_per_s_at_xnn_gradients=rows_s / float(grads.mean()),
-             ratio=t_base / t_xnn)
+             repeats=repeats, ratios=[b / t for b, t in zip(t_bases, t_xnns)], ratio=t_base / t_xnn)
     print(f'{name}: {len(x)} films at {x.shape[-1]} px')
     print(f'  baseline (per image, {steps} Gauss-Legendre steps): {f["baseline_films_per_s"]:6.2f} films/s · mean gap {gap_base:.4f} (median {f["baseline_median_gap"]:.4f})')
     print(f'  xnn (n_steps="auto", per film): {f["xnn_films_per_s"]:6.2f} films/s · mean gap {gap_xnn:.4f} (median {f["xnn_median_gap"]:.4f}) · '
@@ -106,7 +110,7 @@ def measure(name:str, model, x:torch.Tensor, steps:int=50)->dict:
     print(f'  hardware ceiling: {rows_s:.0f} forward+backward rows/s (batch {best_b}) → {f["ceiling_films_per_s_at_baseline_steps"]:.2f} films/s at {steps} '
           f'gradients, {f["ceiling_films_per_s_at_xnn_gradients"]:.2f} films/s at xnn\'s {f["xnn_gradients_per_film"]:.1f}; xnn reaches '
           f'{f["xnn_films_per_s"] / f["ceiling_films_per_s_at_xnn_gradients"]:.0%} of it')
-    print(f'  ratio {name}: {f["ratio"]:.2f}')
+    print(f'  ratio {name}: {f["ratio"]:.2f}' + (f' (median of {repeats} runs in turn; each run {min(f["ratios"]):.2f}–{max(f["ratios"]):.2f})' if repeats > 1 else ''))
     return f
 
 def row(name:str, f:dict, what:str)->dict:
@@ -122,6 +126,8 @@ def main():
     ap.add_argument('--images', type=int, default=16)
     ap.add_argument('--ckpt', default=None, help='trained checkpoint (default: demo/models/demo.ckpt, built if missing)')
     ap.add_argument('--random-model', default='mobilenet_v2'); ap.add_argument('--random-size', type=int, default=224)
+    ap.add_argument('--repeats', type=int, default=5, help='timed runs of the trained case, baseline and xnn in turn; medians reported (default: 5)')
+    ap.add_argument('--random-repeats', type=int, default=1, help='timed runs of the random case (default: 1: its baseline takes ~30 s a run, and its ratio is far from 1)')
     ap.add_argument('--no-random', action='store_true', help='only the trained case')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     a = add_save_args(ap).parse_args()
@@ -129,11 +135,11 @@ def main():
     ckpt = trained_checkpoint(a.ckpt)
     model = load_classifier(ckpt).to(a.device).eval()
     print(f'device {a.device}, torch threads {torch.get_num_threads()}')
-    trained = measure(f'trained ({ckpt.name}, {model.spec.name})', model, films(a.images, model.preprocess.size).to(a.device))
+    trained = measure(f'trained ({ckpt.name}, {model.spec.name})', model, films(a.images, model.preprocess.size).to(a.device), repeats=a.repeats)
     figures, rows = dict(trained=trained, checkpoint=str(ckpt), architecture=model.spec.name), [row('trained', trained, f'trained {model.spec.name} (`{ckpt.name}`)')]
     if not a.no_random:
         x = films(a.images, a.random_size).to(a.device)
-        rnd = measure(f'random ({a.random_model})', calibrate(create_model(a.random_model).to(a.device), x), x)
+        rnd = measure(f'random ({a.random_model})', calibrate(create_model(a.random_model).to(a.device), x), x, repeats=a.random_repeats)
         figures['random'] = dict(rnd, architecture=a.random_model); rows.append(row('random', rnd, f'{a.random_model}, random weights'))
     save_result('explain', figures, rows, a.out, not a.no_save)
     print(f'ratio: {trained["ratio"]:.2f}')
