@@ -223,7 +223,7 @@ class AttributionBrowser:
         return self.last_export
 
     @classmethod
-    def from_model(cls, ckpt, data, out, split:str='test', methods=('integrated_gradients', 'gradcam', 'occlusion'), limit:int=24, **kw):
+    def from_model(cls, ckpt, data, out, *, split:str='test', methods=('integrated_gradients', 'gradcam', 'occlusion'), limit:int=24, **kw):
         "Explain `limit` films of `split` with `ckpt` now (into `out`), then browse them"
         from xnn.report import explain_split
         explain_split(ckpt, data, out, split=split, methods=methods, limit=limit, progress=False)
