@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_explain.ipynb #896036da
 from __future__ import annotations
-import inspect, warnings
+import inspect, random, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
@@ -192,19 +192,20 @@ class MethodSpec:
     fast:dict=field(default_factory=dict)   # options of whole-split runs, sanity checks and the API
     class_specific:bool=True    # False: the map does not depend on the target (Eigen-CAM): the class-sensitivity check fails by design
     evaluations:Callable=None   # (options, side, channels) -> model evaluations per film besides the prediction; None: depends on the film
+    stochastic:bool=False       # draws random numbers (noise, samples): with one seed per film, `explain` runs it film by film
     @property
     def needs_baseline(self)->bool: return self.baseline is not None
 
 METHODS, REFERENCES = {}, {}
 
 def register_method(name:str, kind:str, *, baseline:str=None, cost:str='', needs_layer:bool=False, description:str='', fast:dict=None,
-                    class_specific:bool=True, evaluations:Callable=None):
+                    class_specific:bool=True, evaluations:Callable=None, stochastic:bool=False):
     "Decorator adding an attribution function to `METHODS` (kind 'reference': to `REFERENCES`)"
     reg = REFERENCES if kind == 'reference' else METHODS
     def deco(fn):
         if name in METHODS or name in REFERENCES: raise ValueError(f'attribution method {name!r} is already registered')
         reg[name] = MethodSpec(name, fn, kind, baseline, cost, needs_layer, description or (fn.__doc__ or '').strip(),
-                               dict(fast or {}), class_specific, evaluations)
+                               dict(fast or {}), class_specific, evaluations, stochastic)
         return fn
     return deco
 
@@ -290,14 +291,14 @@ def saliency(model, x, target):
     fwd, t = target.captum(model)
     return Saliency(fwd).attribute(x, target=t, abs=True)
 
-@register_method('smoothgrad', 'gradient', cost='nt_samples', fast=dict(nt_samples=16), evaluations=lambda o, h, c: o['nt_samples'],
+@register_method('smoothgrad', 'gradient', cost='nt_samples', fast=dict(nt_samples=16), stochastic=True, evaluations=lambda o, h, c: o['nt_samples'],
                  description='SmoothGrad: gradients averaged over noisy copies (Smilkov et al. 2017)')
 def smoothgrad(model, x, target, nt_samples=16, stdevs=0.15, nt_samples_batch_size=None):
     fwd, t = target.captum(model)
     return NoiseTunnel(Saliency(fwd)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, stdevs=stdevs, target=t,
                                                 nt_samples_batch_size=nt_samples_batch_size, abs=False)
 
-@register_method('gradient_shap', 'gradient', baseline='distribution', cost='n_samples', fast=dict(n_samples=16), evaluations=lambda o, h, c: o['n_samples'],
+@register_method('gradient_shap', 'gradient', baseline='distribution', cost='n_samples', fast=dict(n_samples=16), stochastic=True, evaluations=lambda o, h, c: o['n_samples'],
                  description='GradientSHAP: expected gradients from noisy baselines (Lundberg & Lee 2017)')
 def gradient_shap(model, x, target, baseline=None, n_samples=16, stdevs=0.1):
     fwd, t = target.captum(model)
@@ -486,7 +487,7 @@ def feature_ablation(model, x, target, baseline=None, cells=8, perturbations_per
     fwd, t = target.captum(model)
     return FeatureAblation(fwd).attribute(x, baselines=baseline, target=t, feature_mask=mask, perturbations_per_eval=perturbations_per_eval)
 
-@register_method('lime', 'perturbation', baseline='single', cost='n_samples', fast=dict(n_samples=96), evaluations=lambda o, h, c: o['n_samples'],
+@register_method('lime', 'perturbation', baseline='single', cost='n_samples', fast=dict(n_samples=96), stochastic=True, evaluations=lambda o, h, c: o['n_samples'],
                  description='LIME on SLIC superpixels (Ribeiro et al. 2016)')
 def lime(model, x, target, baseline=None, n_samples=64, n_segments=40, perturbations_per_eval=16):
     masks, out = superpixels(x, n_segments), []
@@ -556,12 +557,15 @@ def _baselines(spec:MethodSpec, x:torch.Tensor, kind, model)->torch.Tensor:
 # %% ../nbs/09_explain.ipynb #95137e83
 @contextmanager
 def seeded(seed:int, device=None):
-    "Seed PyTorch's generators (CPU, and `device`'s if it is a GPU) inside the block only; the caller's random state is restored after"
+    "Seed PyTorch's generators (CPU, and `device`'s if it is a GPU), NumPy's and Python's inside the block only; the caller's states are restored after"
     device = torch.device(device or 'cpu')
     devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == 'cuda' else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+    np_state, py_state = np.random.get_state(), random.getstate()   # Captum's GradientSHAP draws from NumPy's global generator
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed); np.random.seed(seed % 2**32); random.seed(seed)
+            yield
+    finally: np.random.set_state(np_state); random.setstate(py_state)
 
 def input_channels(model)->tuple:
     "The channel counts `model` takes: its preprocessing's (3: gray repeated as RGB; 1: the film itself), else either"
@@ -578,16 +582,30 @@ def _check_input(model, x):
     if min(x.shape[-2:]) < 8: raise ValueError(f'images of {tuple(x.shape[-2:])} pixels are too small to explain')
     return x.detach().to(next(model.parameters()).device, torch.float32)
 
+def _per_film(model, images, method, target, baseline, seeds, **options)->Attribution:
+    "`explain` with one seed per image: a stochastic method explains each film alone under its own seed, so its map is the same in any batch; the others, the batch at once"
+    x, seeds = images[None] if images.ndim == 3 else images, [int(s) for s in seeds]
+    if len(seeds) != len(x): raise ValueError(f'{len(seeds)} seeds for {len(x)} images: give one seed, or one per image')
+    if not get_method(method).stochastic: return explain(model, x, method, target, baseline, **options)
+    tgt = Target.for_model(target, model)
+    one = lambda b, j: b[j:j + 1] if isinstance(b, torch.Tensor) and len(b) == len(x) else b
+    parts = [explain(model, x[j:j + 1], method, tgt[j], one(baseline, j), seed=s, **options) for j, s in enumerate(seeds)]
+    cat = lambda k: None if getattr(parts[0], k) is None else torch.cat([getattr(p, k) for p in parts])
+    t = parts[0].target
+    if t.kind == 'class': t = replace(t, pos=tuple(i for p in parts for i in p.target.pos), text=tgt.text if tgt.kind == 'class' else t.text)
+    return replace(parts[0], maps=cat('maps'), raw=cat('raw'), target=t, probs=cat('probs'), delta=cat('delta'), n_steps=cat('n_steps'))
+
 def explain(
     model:nn.Module,           # a `tensor → logits` model (an XrayNet, or any nn.Module with `classes`)
     images:torch.Tensor,       # (B, C, H, W) normalised inputs (or one (C, H, W) image); C = `model.preprocess.channels` (3 or 1)
     method:str='integrated_gradients', # a key of `METHODS` (or of `REFERENCES`)
     target='predicted',        # 'predicted', a class name or index, one index per image, a contrastive 'A - B', or a `Target`
     baseline='blurred',        # 'blurred' | 'black' | 'mean' | tensor — for methods that need one
-    seed:int=None,             # seed the random draws of stochastic methods (SmoothGrad, GradientSHAP, LIME) for this call only
+    seed=None,                 # seed the random draws of stochastic methods (SmoothGrad, GradientSHAP, LIME) for this call only; one int per image: each film with its own
     **options,                 # passed to the method (n_steps, nt_samples, window, layer, …)
 )->Attribution:
     "Attribute the model's score for `target` to the pixels of `images` with `method`"
+    if seed is not None and not isinstance(seed, (int, np.integer)): return _per_film(model, images, method, target, baseline, seed, **options)
     if seed is not None:
         with seeded(seed, images.device): return explain(model, images, method, target, baseline, **options)
     spec, classes = get_method(method), tuple(getattr(model, 'classes', CLASSES))

@@ -58,7 +58,7 @@ class ExplainModule(L.LightningModule):
         no_road = torch.zeros(len(x), dtype=torch.bool)
         road_on = batch['index'] % self.road_every == 0 if self.road_every else no_road
         for meth in self.methods:
-            with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, seed=i, **self.options[meth])   # seeded per batch
+            with torch.enable_grad(): att = explain(self.model, x, meth, self.target, self.baseline, seed=seeds, **self.options[meth])   # seeded per film
             if chance is None: chance = _film_chance(self.model, x, att.target, batch['mask'], seeds, **self.score_kw)   # one per film, for every method
             scores = score_maps(self.model, x, att, batch['mask'], batch['marker'], road_on=no_road, **self.score_kw)
             scores['road'] = _film_road(self.model, x, att.maps.float().cpu(), att.target, road_on, seeds)
