@@ -267,6 +267,15 @@ def _ig(model, x, target:Target, baseline, n_steps:int, internal_batch_size=None
                           for i in range(0, len(x), ib)])
     return IntegratedGradients(fwd).attribute(x, baseline, target=t, n_steps=n_steps, method=method, internal_batch_size=ib)
 
+def _sample_passes(fn, model, x, target:Target, samples:int, baseline=None)->torch.Tensor:
+    "`fn(x, target, baseline)` on groups of films whose samples fit `default_internal_batch` rows (one film at least), concatenated: Captum's NoiseTunnel and GradientShap put every film's samples in one pass"
+    k, n = max(1, default_internal_batch(model, x) // max(samples, 1)), len(x)
+    if k >= n: return fn(x, target, baseline)
+    def part(b, i):   # a baseline per film, or GradientSHAP's distribution (each film's own, then the black films)
+        if b is None or len(b) not in (n, 2 * n): return b
+        return b[i:i + k] if len(b) == n else torch.cat([b[i:i + k], b[n + i:n + i + k]])
+    return torch.cat([fn(x[i:i + k], target[i:i + k], part(baseline, i)) for i in range(0, n, k)])
+
 def score_gap(model, x, target:Target, baseline=None)->torch.Tensor:
     "(B,) f(x) − f(baseline) of the explained score: what IG's attributions must sum to (completeness)"
     with torch.inference_mode():
@@ -294,15 +303,19 @@ def saliency(model, x, target):
 @register_method('smoothgrad', 'gradient', cost='nt_samples', fast=dict(nt_samples=16), stochastic=True, evaluations=lambda o, h, c: o['nt_samples'],
                  description='SmoothGrad: gradients averaged over noisy copies (Smilkov et al. 2017)')
 def smoothgrad(model, x, target, nt_samples=16, stdevs=0.15, nt_samples_batch_size=None):
-    fwd, t = target.captum(model)
-    return NoiseTunnel(Saliency(fwd)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, stdevs=stdevs, target=t,
-                                                nt_samples_batch_size=nt_samples_batch_size, abs=False)
+    def run(x, target, _):
+        fwd, t = target.captum(model)
+        return NoiseTunnel(Saliency(fwd)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, stdevs=stdevs, target=t,
+                                                    nt_samples_batch_size=nt_samples_batch_size, abs=False)
+    return _sample_passes(run, model, x, target, nt_samples_batch_size or nt_samples)
 
 @register_method('gradient_shap', 'gradient', baseline='distribution', cost='n_samples', fast=dict(n_samples=16), stochastic=True, evaluations=lambda o, h, c: o['n_samples'],
                  description='GradientSHAP: expected gradients from noisy baselines (Lundberg & Lee 2017)')
 def gradient_shap(model, x, target, baseline=None, n_samples=16, stdevs=0.1):
-    fwd, t = target.captum(model)
-    return GradientShap(fwd).attribute(x, baselines=baseline, n_samples=n_samples, stdevs=stdevs, target=t)
+    def run(x, target, baseline):
+        fwd, t = target.captum(model)
+        return GradientShap(fwd).attribute(x, baselines=baseline, n_samples=n_samples, stdevs=stdevs, target=t)
+    return _sample_passes(run, model, x, target, n_samples, baseline)
 
 @register_method('deeplift', 'gradient', baseline='single', cost='2 (the film and its baseline in one pass)', evaluations=lambda o, h, c: 2, description='DeepLift rescale rule (Shrikumar et al. 2017)')
 def deeplift(model, x, target, baseline=None):
