@@ -258,23 +258,28 @@ def default_internal_batch(model:nn.Module, x:torch.Tensor, budget_mb:float=None
     fit = int(min(4096, budget_mb * 2**20 // max(per_row, 1)))
     return max(min_rows, 1 << (fit.bit_length() - 1) if fit else 0)   # oneDNN blocks batches: 54 rows ran 10% slower than 32
 
+def _films_of(b, n:int, i:int, k:int):
+    "Films i … i+k−1 of a reference: a tensor of one per film, or GradientSHAP's distribution of 2n (each film's own, then the black films); anything else (None, a kind, one shared film) as it is"
+    if not isinstance(b, torch.Tensor) or len(b) not in (n, 2 * n): return b
+    return b[i:i + k] if len(b) == n else torch.cat([b[i:i + k], b[n + i:n + i + k]])
+
+def _in_passes(fn, x, target:Target, baseline, k:int)->torch.Tensor:
+    "`fn(x, target, baseline)` on groups of at most `k` films, each group with its films' targets and baselines, concatenated"
+    n = len(x)
+    if k >= n: return fn(x, target, baseline)
+    return torch.cat([fn(x[i:i + k], target[i:i + k], _films_of(baseline, n, i, k)) for i in range(0, n, k)])
+
 def _ig(model, x, target:Target, baseline, n_steps:int, internal_batch_size=None, method:str='gausslegendre')->torch.Tensor:
     "Captum's Integrated Gradients for a resolved `Target`, on one of Captum's quadrature rules, in passes of at most `internal_batch_size` rows"
-    fwd, t = target.captum(model)
     ib = internal_batch_size or default_internal_batch(model, x)
-    if len(x) > ib:        # Captum splits the steps, never the films: more films than rows per pass are split here
-        return torch.cat([_ig(model, x[i:i + ib], target[i:i + ib], None if baseline is None else baseline[i:i + ib], n_steps, ib, method)
-                          for i in range(0, len(x), ib)])
-    return IntegratedGradients(fwd).attribute(x, baseline, target=t, n_steps=n_steps, method=method, internal_batch_size=ib)
+    def run(x, target, baseline):
+        fwd, t = target.captum(model)
+        return IntegratedGradients(fwd).attribute(x, baseline, target=t, n_steps=n_steps, method=method, internal_batch_size=ib)
+    return _in_passes(run, x, target, baseline, ib)   # Captum splits the steps, never the films: more films than rows per pass are split here
 
 def _sample_passes(fn, model, x, target:Target, samples:int, baseline=None)->torch.Tensor:
     "`fn(x, target, baseline)` on groups of films whose samples fit `default_internal_batch` rows (one film at least), concatenated: Captum's NoiseTunnel and GradientShap put every film's samples in one pass"
-    k, n = max(1, default_internal_batch(model, x) // max(samples, 1)), len(x)
-    if k >= n: return fn(x, target, baseline)
-    def part(b, i):   # a baseline per film, or GradientSHAP's distribution (each film's own, then the black films)
-        if b is None or len(b) not in (n, 2 * n): return b
-        return b[i:i + k] if len(b) == n else torch.cat([b[i:i + k], b[n + i:n + i + k]])
-    return torch.cat([fn(x[i:i + k], target[i:i + k], part(baseline, i)) for i in range(0, n, k)])
+    return _in_passes(fn, x, target, baseline, max(1, default_internal_batch(model, x) // max(samples, 1)))
 
 def score_gap(model, x, target:Target, baseline=None)->torch.Tensor:
     "(B,) f(x) − f(baseline) of the explained score: what IG's attributions must sum to (completeness)"
@@ -601,12 +606,10 @@ def _per_film(model, images, method, target, baseline, seeds, **options)->Attrib
     if len(seeds) != len(x): raise ValueError(f'{len(seeds)} seeds for {len(x)} images: give one seed, or one per image')
     if not get_method(method).stochastic: return explain(model, x, method, target, baseline, **options)
     tgt = Target.for_model(target, model)
-    one = lambda b, j: b[j:j + 1] if isinstance(b, torch.Tensor) and len(b) == len(x) else b
-    parts = [explain(model, x[j:j + 1], method, tgt[j], one(baseline, j), seed=s, **options) for j, s in enumerate(seeds)]
+    parts = [explain(model, x[j:j + 1], method, tgt[j], _films_of(baseline, len(x), j, 1), seed=s, **options) for j, s in enumerate(seeds)]
     cat = lambda k: None if getattr(parts[0], k) is None else torch.cat([getattr(p, k) for p in parts])
-    t = parts[0].target
-    if t.kind == 'class': t = replace(t, pos=tuple(i for p in parts for i in p.target.pos), text=tgt.text if tgt.kind == 'class' else t.text)
-    return replace(parts[0], maps=cat('maps'), raw=cat('raw'), target=t, probs=cat('probs'), delta=cat('delta'), n_steps=cat('n_steps'))
+    probs = cat('probs')   # the batch's target, resolved as `explain` resolves it (the argmax of the probabilities is the logits')
+    return replace(parts[0], maps=cat('maps'), raw=cat('raw'), target=tgt.resolve(probs), probs=probs, delta=cat('delta'), n_steps=cat('n_steps'))
 
 def explain(
     model:nn.Module,           # a `tensor → logits` model (an XrayNet, or any nn.Module with `classes`)
